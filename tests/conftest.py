@@ -1,0 +1,26 @@
+"""Strict JAX promotion: a (B,) target broadcast against a (B, 1) prediction must fail, not
+silently become a (B, B) loss."""
+
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+
+
+@pytest.fixture(scope="session")
+def mnist_dir():
+    from jaxact import data
+
+    return data.provision()
+
+
+@pytest.fixture(scope="session")
+def misuse_splits(mnist_dir):
+    from jaxact import data
+
+    return data.make_splits("misuse", seed=0)
