@@ -1,0 +1,198 @@
+"""The documents' CNN, in Flax NNX, with pluggable activations and initializers.
+
+    conv 3x3, 1->32, padding 1, conv_activation; maxpool 2     (28x28 -> 14x14)
+    conv 3x3, 32->64, no padding, conv_activation; maxpool 2   (14x14 -> 12x12 -> 6x6)
+    conv 3x3, 64->64, no padding, conv_activation; flatten     (6x6 -> 4x4 -> 1024)
+    dense 1024->64, fc_activation; dense 64->num_outputs, final_activation
+
+Parameters: 320 + 18,496 + 36,928 (conv) + 65,600 + 65 * num_outputs (dense); 121,994 for ten
+outputs. An activation given as one name is fixed; given as a tuple of names it becomes an
+`ActivationChoice` whose index lives in the model state, so models that differ only in their
+activations share one compiled program (the studies' variants, the HPO's trials).
+
+Convolution has two implementations with the same parameters, outputs and gradients:
+- "patches": the 9 shifted slices of the (padded) input concatenated on the channel axis, then
+  one matmul. On CPU, XLA's convolution backward pass is slow (DESIGN.md: ~15 s per epoch with
+  `lax.conv` vs ~1.1 s this way); slices and a matmul have fast gradients everywhere.
+- "lax": `lax.conv_general_dilated` (cuDNN on GPU; fine for forward-only evaluation on CPU).
+Max-pooling is a reshape and a max over the two window axes: `reduce_window`'s backward
+(`select_and_scatter`) is slow on CPU. Exact ties in a window split the gradient (PyTorch gives
+it to one element); after ReLU such ties are zeros, whose gradient is zero anyway.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from jaxact import activations
+
+Array = jax.Array
+CONV_IMPLS = ("patches", "lax")
+INITIALIZERS = ("pytorch", "flax", "he", "glorot")
+
+
+def default_conv_impl(backend: str | None = None) -> str:
+    """"patches" on CPU (fast gradients), "lax" on GPU/TPU (cuDNN / native convolutions)."""
+    return "patches" if (backend or jax.default_backend()) == "cpu" else "lax"
+
+
+def _pytorch_uniform(fan_in: int):
+    """PyTorch's default for every weight and bias of Conv2d/Linear: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    bound = 1.0 / math.sqrt(fan_in)
+    return lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -bound, bound)
+
+
+def _initializers(name: str, fan_in: int):
+    """(kernel_init, bias_init) for an initializer name; kernels are (..., fan_in, fan_out)."""
+    zeros = nnx.initializers.zeros_init()
+    if name == "pytorch":
+        return _pytorch_uniform(fan_in), _pytorch_uniform(fan_in)
+    if name == "flax":
+        return nnx.initializers.lecun_normal(), zeros
+    if name == "he":
+        return nnx.initializers.he_normal(), zeros
+    if name == "glorot":
+        return nnx.initializers.glorot_uniform(), zeros
+    raise ValueError(f"unknown initializer {name!r}; valid: {', '.join(INITIALIZERS)}")
+
+
+def _kernel(init, key, shape):
+    # Flax's variance-scaling initializers read fan-in/fan-out from the last two axes; a 3x3 conv
+    # kernel's fan-in is 9 * in_channels, so initialize the (9 * in, out) matrix and reshape.
+    flat = (math.prod(shape[:-1]), shape[-1])
+    return init(key, flat).reshape(shape)
+
+
+def conv_patches(x: Array, kernel: Array, padding: int) -> Array:
+    """3x3 stride-1 convolution as one matmul over the 9 shifted slices.
+
+    Args:
+      x: Float[Array, "batch height width in"].
+      kernel: Float[Array, "3 3 in out"] (HWIO), the same layout `lax.conv` uses.
+    Returns:
+      Float[Array, "batch height+2p-2 width+2p-2 out"].
+    """
+    if padding:
+        x = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    height, width = x.shape[1] - 2, x.shape[2] - 2
+    patches = jnp.concatenate(
+        [x[:, dy:dy + height, dx:dx + width, :] for dy in range(3) for dx in range(3)], axis=-1)
+    return patches @ kernel.reshape(-1, kernel.shape[-1])
+
+
+def conv_lax(x: Array, kernel: Array, padding: int) -> Array:
+    """The same convolution through `lax.conv_general_dilated` (NHWC, HWIO)."""
+    return jax.lax.conv_general_dilated(
+        x, kernel, (1, 1), [(padding, padding)] * 2, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def max_pool_2x2(x: Array) -> Array:
+    """2x2 max-pool, stride 2, floor mode (as PyTorch): reshape + max over the window axes."""
+    batch, height, width, channels = x.shape
+    x = x[:, : height // 2 * 2, : width // 2 * 2, :]
+    return jnp.max(x.reshape(batch, height // 2, 2, width // 2, 2, channels), axis=(2, 4))
+
+
+class Conv3x3(nnx.Module):
+    def __init__(self, in_channels: int, out_channels: int, padding: int, initializer: str, rngs: nnx.Rngs):
+        fan_in = 9 * in_channels
+        kernel_init, bias_init = _initializers(initializer, fan_in)
+        self.kernel = nnx.Param(_kernel(kernel_init, rngs.params(), (3, 3, in_channels, out_channels)))
+        self.bias = nnx.Param(bias_init(rngs.params(), (out_channels,), jnp.float32))
+        self.padding = padding
+
+    def __call__(self, x: Array, impl: str) -> Array:
+        conv = conv_patches if impl == "patches" else conv_lax
+        kernel = self.kernel[...].astype(x.dtype)
+        return conv(x, kernel, self.padding) + self.bias[...].astype(x.dtype)
+
+
+class Dense(nnx.Module):
+    def __init__(self, in_features: int, out_features: int, initializer: str, rngs: nnx.Rngs):
+        kernel_init, bias_init = _initializers(initializer, in_features)
+        self.kernel = nnx.Param(kernel_init(rngs.params(), (in_features, out_features), jnp.float32))
+        self.bias = nnx.Param(bias_init(rngs.params(), (out_features,), jnp.float32))
+
+    def __call__(self, x: Array) -> Array:
+        return x @ self.kernel[...].astype(x.dtype) + self.bias[...].astype(x.dtype)
+
+
+ActivationName = str | tuple[str, ...]
+
+
+def make_activation(name: ActivationName) -> nnx.Module:
+    """A fixed activation for a name, an `ActivationChoice` for a tuple of names."""
+    if isinstance(name, tuple):
+        return activations.ActivationChoice(name)
+    return activations.get(name)
+
+
+def _check_hidden(name: ActivationName, where: str) -> None:
+    for n in (name if isinstance(name, tuple) else (name,)):
+        if not activations.spec(n).elementwise:
+            raise ValueError(f"{where} {n!r} changes the feature shape; pick an element-wise activation")
+
+
+@dataclasses.dataclass(frozen=True)
+class CNNConfig:
+    """What defines a CNN's structure (hashable: it keys the compiled programs)."""
+
+    num_outputs: int = 10
+    conv_activation: ActivationName = "relu"
+    fc_activation: ActivationName = "sigmoid"
+    final_activation: ActivationName = "softmax"
+    initializer: str = "pytorch"
+
+
+class CNN(nnx.Module):
+    def __init__(self, config: CNNConfig, rngs: nnx.Rngs):
+        _check_hidden(config.conv_activation, "conv_activation")
+        _check_hidden(config.fc_activation, "fc_activation")
+        if config.initializer not in INITIALIZERS:
+            raise ValueError(f"unknown initializer {config.initializer!r}; valid: {', '.join(INITIALIZERS)}")
+        init = config.initializer
+        self.conv1 = Conv3x3(1, 32, 1, init, rngs)
+        self.conv2 = Conv3x3(32, 64, 0, init, rngs)
+        self.conv3 = Conv3x3(64, 64, 0, init, rngs)
+        self.fc = Dense(4 * 4 * 64, 64, init, rngs)
+        self.out = Dense(64, config.num_outputs, init, rngs)
+        # One module per site, so a PReLU slope is learned per layer.
+        self.conv_act1, self.conv_act2, self.conv_act3 = (make_activation(config.conv_activation) for _ in range(3))
+        self.fc_act = make_activation(config.fc_activation)
+        self.final_activation = make_activation(config.final_activation)
+
+    def logits(self, x: Array, conv_impl: str = "patches", key: Array | None = None) -> Array:
+        """Pre-activation outputs z: Float[Array, "batch 28 28 1"] -> Float[Array, "batch num_outputs"].
+
+        `key` is for random activations (RReLU) in training; None evaluates deterministically.
+        """
+        keys = list(jax.random.split(key, 4)) if key is not None else [None] * 4
+        x = max_pool_2x2(self.conv_act1(self.conv1(x, conv_impl), keys[0]))
+        x = max_pool_2x2(self.conv_act2(self.conv2(x, conv_impl), keys[1]))
+        x = self.conv_act3(self.conv3(x, conv_impl), keys[2])
+        x = self.fc_act(self.fc(x.reshape(x.shape[0], -1)), keys[3])
+        return self.out(x)
+
+    def __call__(self, x: Array, conv_impl: str = "patches", key: Array | None = None) -> Array:
+        """Outputs after the final activation."""
+        return self.final_activation(self.logits(x, conv_impl, key))
+
+
+def param_count(model: nnx.Module) -> int:
+    return sum(leaf.size for leaf in jax.tree.leaves(nnx.state(model, nnx.Param)))
+
+
+def set_activation_indices(model: CNN, **indices: int | Array) -> None:
+    """Points `ActivationChoice` sites at candidates: conv=, fc=, final= (indices into their tuples)."""
+    sites = {"conv": (model.conv_act1, model.conv_act2, model.conv_act3), "fc": (model.fc_act,),
+             "final": (model.final_activation,)}
+    for where, index in indices.items():
+        for site in sites[where]:
+            if not isinstance(site, activations.ActivationChoice):
+                raise ValueError(f"the {where} activation is fixed; give the config a tuple of names to choose from")
+            site.index[...] = jnp.asarray(index, jnp.int32)
