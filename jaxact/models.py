@@ -98,6 +98,11 @@ def max_pool_2x2(x: Array) -> Array:
     return jnp.max(x.reshape(batch, height // 2, 2, width // 2, 2, channels), axis=(2, 4))
 
 
+def _add_bias(x: Array, bias: Array) -> Array:
+    # explicit rank: the tests run with jax_numpy_rank_promotion="raise"
+    return x + bias.astype(x.dtype).reshape((1,) * (x.ndim - 1) + (-1,))
+
+
 class Conv3x3(nnx.Module):
     def __init__(self, in_channels: int, out_channels: int, padding: int, initializer: str, rngs: nnx.Rngs):
         fan_in = 9 * in_channels
@@ -109,7 +114,7 @@ class Conv3x3(nnx.Module):
     def __call__(self, x: Array, impl: str) -> Array:
         conv = conv_patches if impl == "patches" else conv_lax
         kernel = self.kernel[...].astype(x.dtype)
-        return conv(x, kernel, self.padding) + self.bias[...].astype(x.dtype)
+        return _add_bias(conv(x, kernel, self.padding), self.bias[...])
 
 
 class Dense(nnx.Module):
@@ -119,7 +124,7 @@ class Dense(nnx.Module):
         self.bias = nnx.Param(bias_init(rngs.params(), (out_features,), jnp.float32))
 
     def __call__(self, x: Array) -> Array:
-        return x @ self.kernel[...].astype(x.dtype) + self.bias[...].astype(x.dtype)
+        return _add_bias(x @ self.kernel[...].astype(x.dtype), self.bias[...])
 
 
 ActivationName = str | tuple[str, ...]

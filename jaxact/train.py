@@ -272,16 +272,41 @@ def evaluate(config, row, params, rest, data: Dataset, stats) -> Array:
     return jnp.sum(jax.lax.map(chunk_metric, (images, targets, weights))) / n
 
 
-class _Carry(NamedTuple):
-    epoch: Array
-    params: nnx.State
-    opt_state: optax.OptState
+class EarlyStopping(NamedTuple):
+    """Per-model early-stopping state; `score` is the metric signed so that higher is better."""
+
     best_params: nnx.State
     best_score: Array
     best_epoch: Array
     bad_epochs: Array
     done: Array
     diverged: Array
+
+    @classmethod
+    def start(cls, params) -> "EarlyStopping":
+        return cls(params, jnp.float32(-jnp.inf), jnp.int32(-1), jnp.int32(0), jnp.bool_(False), jnp.bool_(False))
+
+    def update(self, epoch, params, loss, score, patience: int) -> "EarlyStopping":
+        """After epoch `epoch` (0-based): the first epoch always improves, later ones only if
+        strictly better; `patience` epochs without improvement, or a NaN/inf, end training."""
+        finite = jnp.isfinite(loss) & jnp.isfinite(score)
+        improved = finite & ((epoch == 0) | (score > self.best_score))
+        bad_epochs = jnp.where(improved, 0, self.bad_epochs + 1)
+        return EarlyStopping(
+            best_params=jax.tree.map(lambda a, b: jnp.where(improved, a, b), params, self.best_params),
+            best_score=jnp.where(improved, score, self.best_score),
+            best_epoch=jnp.where(improved, epoch, self.best_epoch),
+            bad_epochs=bad_epochs,
+            done=~finite | (bad_epochs >= patience),
+            diverged=~finite,
+        )
+
+
+class _Carry(NamedTuple):
+    epoch: Array
+    params: nnx.State
+    opt_state: optax.OptState
+    stopping: EarlyStopping
     train_loss: Array
     valid_metric: Array
 
@@ -313,41 +338,28 @@ def _fit_one(config: EngineConfig, train: Dataset, valid: Dataset, evaluation_se
     nan_history = jnp.full((config.max_epochs,), jnp.nan, jnp.float32)
 
     def keep_training(carry: _Carry):
-        return ~carry.done & (carry.epoch < config.max_epochs)
+        return ~carry.stopping.done & (carry.epoch < config.max_epochs)
 
     def epoch_body(carry: _Carry) -> _Carry:
         params, opt_state, loss = train_epoch(
             config, row, carry.params, rest, carry.opt_state,
             jax.random.fold_in(train_key, carry.epoch), train, train_targets)
         metric = evaluate(config, row, params, rest, valid, stats)
-        finite = jnp.isfinite(loss) & jnp.isfinite(metric)
-        improved = finite & ((carry.epoch == 0) | (sign * metric > carry.best_score))
-        bad_epochs = jnp.where(improved, 0, carry.bad_epochs + 1)
-        new = _Carry(
-            epoch=carry.epoch + 1,
-            params=params,
-            opt_state=opt_state,
-            best_params=jax.tree.map(lambda a, b: jnp.where(improved, a, b), params, carry.best_params),
-            best_score=jnp.where(improved, sign * metric, carry.best_score),
-            best_epoch=jnp.where(improved, carry.epoch, carry.best_epoch),
-            bad_epochs=bad_epochs,
-            done=~finite | (bad_epochs >= config.patience),
-            diverged=~finite,
-            train_loss=carry.train_loss.at[carry.epoch].set(loss),
-            valid_metric=carry.valid_metric.at[carry.epoch].set(metric),
-        )
-        jax.debug.callback(_emit, model_index, carry.epoch, loss, metric, sign * new.best_score,
-                           new.best_epoch, new.done | (new.epoch >= config.max_epochs), ~carry.done)
-        return new
+        stopping = carry.stopping.update(carry.epoch, params, loss, sign * metric, config.patience)
+        epoch = carry.epoch + 1
+        jax.debug.callback(_emit, model_index, carry.epoch, loss, metric, sign * stopping.best_score,
+                           stopping.best_epoch, stopping.done | (epoch >= config.max_epochs), ~carry.stopping.done)
+        return _Carry(epoch, params, opt_state, stopping,
+                      carry.train_loss.at[carry.epoch].set(loss), carry.valid_metric.at[carry.epoch].set(metric))
 
-    start = _Carry(jnp.int32(0), params, opt_state, params, jnp.float32(-jnp.inf), jnp.int32(-1), jnp.int32(0),
-                   jnp.bool_(False), jnp.bool_(False), nan_history, nan_history)
+    start = _Carry(jnp.int32(0), params, opt_state, EarlyStopping.start(params), nan_history, nan_history)
     final = jax.lax.while_loop(keep_training, epoch_body, start)
-    evaluations = {name: jnp.where(final.best_epoch >= 0, evaluate(config, row, final.best_params, rest, data, stats), jnp.nan)
+    best = final.stopping
+    evaluations = {name: jnp.where(best.best_epoch >= 0, evaluate(config, row, best.best_params, rest, data, stats), jnp.nan)
                    for name, data in evaluation_sets.items()}
-    return dict(best_epoch=final.best_epoch, epochs=final.epoch, best_valid=sign * final.best_score,
-                diverged=final.diverged, train_loss=final.train_loss, valid_metric=final.valid_metric,
-                evaluations=evaluations, params=final.best_params, rest=rest)
+    return dict(best_epoch=best.best_epoch, epochs=final.epoch, best_valid=sign * best.best_score,
+                diverged=best.diverged, train_loss=final.train_loss, valid_metric=final.valid_metric,
+                evaluations=evaluations, params=best.best_params, rest=rest)
 
 
 TRACE_COUNT = [0]  # incremented each time `_fit_all` is traced (tests assert caching)

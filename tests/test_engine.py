@@ -1,0 +1,131 @@
+"""The CNN and the compiled engine, on small real-MNIST subsets."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from jaxact import data, models, tasks, train
+
+MULTICLASS = tasks.get_task("multiclass")
+CE_ON_LOGITS = (train.Objective("cross_entropy", on_logits=True),)
+
+
+@pytest.fixture(scope="module")
+def small(mnist_dir):
+    splits = data.make_splits("misuse", seed=0, sizes={"train": 1000, "valid": 500}, test_size=2000)
+    as_dataset = lambda s: train.Dataset(s.images, MULTICLASS.targets(s.digits))  # noqa: E731
+    return {name: as_dataset(s) for name, s in splits.items()}
+
+
+def _config(**overrides):
+    settings = dict(task="multiclass", model=models.CNNConfig(10, "relu", "sigmoid", "softmax"),
+                    objectives=CE_ON_LOGITS, max_epochs=3, patience=10)
+    return train.EngineConfig(**{**settings, **overrides})
+
+
+def test_parameter_count_equals_the_documents():
+    model = models.CNN(models.CNNConfig(num_outputs=10), nnx.Rngs(0))
+    assert models.param_count(model) == 121_994
+    sizes = {name: models.param_count(getattr(model, name)) for name in ("conv1", "conv2", "conv3", "fc", "out")}
+    assert sizes == {"conv1": 320, "conv2": 18_496, "conv3": 36_928, "fc": 65_600, "out": 650}
+    prelu = models.CNN(models.CNNConfig(conv_activation="prelu", fc_activation="prelu"), nnx.Rngs(0))
+    assert models.param_count(prelu) == 121_994 + 4  # one slope per activation site
+
+
+def test_pytorch_initialization_bounds():
+    model = models.CNN(models.CNNConfig(), nnx.Rngs(0))
+    for layer, fan_in in ((model.conv1, 9), (model.conv2, 288), (model.fc, 1024), (model.out, 64)):
+        for value in (layer.kernel[...], layer.bias[...]):
+            bound = 1 / np.sqrt(fan_in)
+            assert float(jnp.max(jnp.abs(value))) <= bound and float(jnp.max(jnp.abs(value))) > 0.9 * bound
+
+
+@pytest.mark.parametrize("initializer", models.INITIALIZERS)
+def test_every_initializer_builds(initializer):
+    model = models.CNN(models.CNNConfig(initializer=initializer), nnx.Rngs(0))
+    assert models.param_count(model) == 121_994
+    with pytest.raises(ValueError, match="unknown initializer"):
+        models.CNN(models.CNNConfig(initializer="zeros"), nnx.Rngs(0))
+
+
+def test_conv_paths_agree_in_values_and_gradients():
+    model = models.CNN(models.CNNConfig(conv_activation="elu"), nnx.Rngs(0))
+    graphdef, params = nnx.split(model)
+    images = jax.random.normal(jax.random.key(1), (8, 28, 28, 1))
+
+    def loss(params, impl):
+        return jnp.sum(jnp.sin(nnx.merge(graphdef, params).logits(images, impl)))
+
+    np.testing.assert_allclose(model.logits(images, "patches"), model.logits(images, "lax"), rtol=1e-5, atol=1e-5)
+    grads_patches, grads_lax = (jax.grad(loss)(params, impl) for impl in ("patches", "lax"))
+    for a, b in zip(jax.tree.leaves(grads_patches), jax.tree.leaves(grads_lax)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_max_pool_matches_reduce_window():
+    x = jax.random.normal(jax.random.key(2), (2, 13, 12, 3))
+    expected = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+    np.testing.assert_array_equal(models.max_pool_2x2(x), expected)
+
+
+def test_training_on_real_mnist_learns(small):
+    result = train.fit(_config(), train.Models.build(seed=[0]), small["train"], small["valid"], {"test": small["test"]})
+    assert result.evaluations["test"][0] >= 0.85
+    assert result.epochs[0] == 3 and np.all(np.diff(result.train_loss[0]) < 0)
+    # the returned params are the best epoch's: evaluating them gives the best valid metric
+    row = train.Models(*(jnp.asarray(c[0]) for c in train.Models.build(seed=0)))
+    params, rest = jax.tree.map(lambda a: a[0], (result.params, result.rest))
+    stats = tasks.label_stats(jnp.asarray(small["train"].targets))
+    metric = train.evaluate(_config().resolved(), row, params, rest, small["valid"], stats)
+    assert float(metric) == pytest.approx(float(result.best_valid[0]), abs=1e-6)
+
+
+def test_early_stopping_on_a_scripted_metric_sequence():
+    scores = jnp.array([0.5, 0.7, 0.6, 0.7, 0.65, 0.69, 0.9, 0.1])  # best 0.7 at epoch 1; ties don't count
+    state = train.EarlyStopping.start(jnp.float32(-1))
+    ran = 0
+    for epoch, score in enumerate(scores):
+        state = state.update(jnp.int32(epoch), jnp.float32(epoch), jnp.float32(1.0), score, patience=4)
+        ran += 1
+        if bool(state.done):
+            break
+    assert ran == 1 + 1 + 4  # stops exactly patience epochs after the best
+    assert int(state.best_epoch) == 1 and float(state.best_params) == 1.0 and not bool(state.diverged)
+    nan = train.EarlyStopping.start(jnp.float32(0)).update(jnp.int32(0), jnp.float32(0), jnp.float32(jnp.nan), 0.5, 4)
+    assert bool(nan.done) and bool(nan.diverged) and int(nan.best_epoch) == -1
+
+
+def test_vmapped_equals_sequential_and_nan_model_is_isolated(small):
+    rows = train.Models.build(seed=[0, 1, 0], learning_rate=[1e-3, 1e-3, np.nan])
+    subset = lambda d: train.Dataset(d.images[:300], d.targets[:300])  # noqa: E731
+    sequential = train.fit(_config(max_epochs=2, models_in_parallel=1), rows, subset(small["train"]), subset(small["valid"]))
+    vmapped = train.fit(_config(max_epochs=2, models_in_parallel=3), rows, subset(small["train"]), subset(small["valid"]))
+    for result in (sequential, vmapped):
+        assert result.diverged.tolist() == [False, False, True]
+        assert result.epochs.tolist() == [2, 2, 1]
+        assert np.isfinite(result.train_loss[:2]).all()
+    np.testing.assert_allclose(sequential.train_loss[:2], vmapped.train_loss[:2], rtol=1e-4)
+    np.testing.assert_allclose(sequential.valid_metric[:2], vmapped.valid_metric[:2], atol=2 / 300)
+    assert not np.array_equal(sequential.train_loss[0], sequential.train_loss[1])  # seeds differ
+
+
+def test_second_fit_with_same_shapes_does_not_recompile(small):
+    subset = lambda d: train.Dataset(d.images[:200], d.targets[:200])  # noqa: E731
+    config = _config(max_epochs=1)
+    train.fit(config, train.Models.build(seed=[0]), subset(small["train"]), subset(small["valid"]))
+    traced = train.TRACE_COUNT[0]
+    reports = []
+    again = train.fit(config, train.Models.build(seed=[5]), subset(small["train"]), subset(small["valid"]), on_epoch=reports.append)
+    assert train.TRACE_COUNT[0] == traced and again.compile_seconds < 1.0
+    assert [(r.model, r.epoch, r.done) for r in reports] == [(0, 0, True)]
+
+
+def test_bad_names_fail_clearly():
+    with pytest.raises(ValueError, match="unknown loss 'hinge'"):
+        train.EngineConfig("multiclass", models.CNNConfig(), (train.Objective("hinge"),)).resolved()
+    with pytest.raises(ValueError, match="unknown task"):
+        train.EngineConfig("ranking", models.CNNConfig(), CE_ON_LOGITS).resolved()
+    with pytest.raises(ValueError, match="changes the feature shape"):
+        models.CNN(models.CNNConfig(conv_activation="softmax"), nnx.Rngs(0))
