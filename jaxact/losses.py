@@ -47,17 +47,42 @@ def rmse(predictions: Array, targets: Array) -> Array:
     return jnp.sqrt(jnp.mean(mse(predictions, targets)))
 
 
+_BCE_GRAD_EPS = 1e-12  # PyTorch's binary_cross_entropy_backward: (p - y) / max(p (1 - p), 1e-12)
+
+
+@jax.custom_vjp
 def bce(probabilities: Array, targets: Array) -> Array:
     r"""Binary cross-entropy on probabilities, ``nn.BCELoss`` per example:
 
     .. math:: -\frac{1}{K}\sum_k \left[ y_k \max(\ln p_k, -100) + (1 - y_k) \max(\ln(1 - p_k), -100) \right]
 
     Expects outputs of a sigmoid (or any values in [0, 1]); p = 0 or 1 gives a finite loss, as in
-    PyTorch, because of the clamp. The gradient is PyTorch's too: zero where the clamp binds.
+    PyTorch, because of the clamp. The gradient is PyTorch's too,
+    :math:`\partial/\partial p_k = \frac{p_k - y_k}{K \max(p_k (1 - p_k), 10^{-12})}`: finite at p = 0 or 1,
+    so a saturated output (a softmax over one output is exactly 1) gets no NaN, just no learning.
     """
+    return _bce_forward(probabilities, targets)
+
+
+def _bce_forward(probabilities, targets):
     log_p = jnp.maximum(jnp.log(probabilities), LOG_CLAMP)
     log_not_p = jnp.maximum(jnp.log1p(-probabilities), LOG_CLAMP)
     return -jnp.mean(targets * log_p + (1 - targets) * log_not_p, axis=-1)
+
+
+def _bce_fwd(probabilities, targets):
+    return _bce_forward(probabilities, targets), (probabilities, targets)
+
+
+def _bce_bwd(residuals, cotangent):
+    p, y = residuals
+    scale = cotangent[..., None] / p.shape[-1]
+    grad_p = scale * (p - y) / jnp.maximum(p * (1 - p), _BCE_GRAD_EPS)
+    grad_y = scale * (jnp.maximum(jnp.log1p(-p), LOG_CLAMP) - jnp.maximum(jnp.log(p), LOG_CLAMP))
+    return grad_p, grad_y
+
+
+bce.defvjp(_bce_fwd, _bce_bwd)
 
 
 def bce_with_logits(logits: Array, targets: Array) -> Array:

@@ -131,3 +131,16 @@ def test_rank_mismatch_is_an_error_not_a_broadcast():
     for loss in (L.mse, L.bce_with_logits, L.mae, L.bce):
         with pytest.raises(ValueError, match="rank_promotion|Shape mismatch"):
             loss(jnp.zeros((8, 1)), jnp.zeros((8,)))
+
+
+def test_bce_gradient_is_pytorchs_and_finite_at_saturation():
+    p = jnp.array([[0.3, 0.9], [1.0, 0.0]])
+    y = jnp.array([[1.0, 0.0], [0.0, 1.0]])
+    grad = jax.grad(lambda q: jnp.sum(L.bce(q, y)))(p)
+    expected = (p - y) / jnp.maximum(p * (1 - p), 1e-12) / 2
+    np.testing.assert_allclose(grad, expected, rtol=1e-6)
+    assert np.isfinite(np.asarray(grad)).all()
+    # through a softmax over one output (always 1): zero gradient, not NaN
+    z = jnp.array([[0.4], [-1.3]])
+    through = jax.grad(lambda v: jnp.sum(L.bce(jax.nn.softmax(v, axis=-1), jnp.array([[0.0], [1.0]]))))(z)
+    assert through.tolist() == [[0.0], [0.0]]

@@ -1,0 +1,260 @@
+"""Results as files a person can read: results.json, report.md, curves_<task>.png.
+
+Every number in report.md is computed from the per-seed values written to results.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import pathlib
+import platform
+import warnings
+
+import numpy as np
+
+from jaxact import tasks
+
+CLAIM_RULES = {
+    "fails": "holds in a seed when the test accuracy is at most 5 points above chance, the best constant "
+             "prediction (regression: an MSE no better than 95 % of predicting the train mean); a diverged "
+             "seed counts as not learning",
+    "parity": "holds in a seed when the test metric is within 2 sd of the reference variant's mean",
+    "worse": "holds in a seed when the test metric is more than 2 sd worse than the reference's mean",
+}
+
+
+def versions() -> dict[str, str]:
+    import flax
+    import jax
+    import optax
+
+    return {"python": platform.python_version(), "jax": jax.__version__, "flax": flax.__version__,
+            "optax": optax.__version__, "numpy": np.__version__, "backend": jax.default_backend()}
+
+
+def _finite(values) -> np.ndarray:
+    values = np.asarray(values, np.float64)
+    return values[np.isfinite(values)]
+
+
+def summarize(values) -> dict[str, float | int | None]:
+    """mean, sample sd, min, max over the finite values, and how many were not finite."""
+    values = np.asarray(values, np.float64)
+    finite = _finite(values)
+    if finite.size == 0:
+        return {"mean": None, "sd": None, "min": None, "max": None, "n": 0, "not_finite": int(values.size)}
+    return {"mean": float(finite.mean()), "sd": float(finite.std(ddof=1)) if finite.size > 1 else 0.0,
+            "min": float(finite.min()), "max": float(finite.max()), "n": int(finite.size),
+            "not_finite": int(values.size - finite.size)}
+
+
+def _claim_holds(claim: str, test: float, diverged: bool, task: tasks.Task, chance: float,
+                 reference: dict | None) -> bool | None:
+    learned = not diverged and np.isfinite(test)
+    if claim == "fails":
+        if not learned:
+            return True
+        return test >= 0.95 * chance if not task.higher_is_better else test <= chance + 0.05
+    if reference is None or reference["mean"] is None:
+        return None
+    mean, sd = reference["mean"], reference["sd"]
+    if claim == "parity":
+        return learned and abs(test - mean) <= 2 * sd
+    if claim == "worse":
+        if not learned:
+            return True
+        return test < mean - 2 * sd if task.higher_is_better else test > mean + 2 * sd
+    return None
+
+
+def format_metric(value: float | None, task: tasks.Task) -> str:
+    if value is None or not np.isfinite(value):
+        return "—"
+    return f"{value:.4f}" if not task.higher_is_better else f"{100 * value:.2f} %"
+
+
+def _format_summary(summary: dict, task: tasks.Task) -> str:
+    if summary["mean"] is None:
+        return f"diverged ({summary['not_finite']})"
+    scale = 1.0 if not task.higher_is_better else 100.0
+    digits = 4 if not task.higher_is_better else 2
+    text = (f"{scale * summary['mean']:.{digits}f} ± {scale * summary['sd']:.{digits}f} "
+            f"({scale * summary['min']:.{digits}f}–{scale * summary['max']:.{digits}f})")
+    if summary["not_finite"]:
+        text += f", {summary['not_finite']} diverged"
+    return text
+
+
+def task_json(result) -> dict:
+    """One task's variants with per-seed metrics, summaries and claim verdicts."""
+    task = tasks.get_task(result.task)
+    fit = result.fit
+    reference = None
+    entries = []
+    for i, v in enumerate(result.variants):
+        rows = result.rows(i)
+        seeds = [{
+            "seed": int(seed),
+            "best_valid": float(fit.best_valid[r]),
+            "test": float(fit.evaluations["test"][r]),
+            "best_epoch": int(fit.best_epoch[r]),
+            "epochs": int(fit.epochs[r]),
+            "diverged": bool(fit.diverged[r]),
+            "train_loss": [float(x) for x in fit.train_loss[r][: fit.epochs[r]]],
+            "valid_metric": [float(x) for x in fit.valid_metric[r][: fit.epochs[r]]],
+        } for seed, r in zip(result.seeds, range(rows.start, rows.stop))]
+        entry = {
+            "name": v.name, "task": v.task, "description": v.description,
+            "final_activation": v.final_activation, "loss": v.loss, "loss_on_logits": v.on_logits,
+            "label_transform": v.label_transform, "recommended": v.recommended, "ours": v.ours,
+            "claim": v.claim,
+            "documented": {"valid": v.documented[0], "test": v.documented[1]} if v.documented else None,
+            "seeds": seeds,
+            "summary": {"best_valid": summarize([s["best_valid"] for s in seeds]),
+                        "test": summarize([s["test"] for s in seeds]),
+                        "epochs": summarize([s["epochs"] for s in seeds])},
+        }
+        if v.claim == "reference":
+            reference = entry["summary"]["test"]
+        entries.append(entry)
+    for entry in entries:
+        claim = entry["claim"]
+        if claim in CLAIM_RULES:
+            holds = [_claim_holds(claim, s["test"], s["diverged"], task, result.chance["test"], reference)
+                     for s in entry["seeds"]]
+            entry["verdict"] = {"holds_in": int(sum(bool(h) for h in holds)), "seeds": len(holds),
+                                "rule": CLAIM_RULES[claim]}
+        else:
+            entry["verdict"] = None
+    return {"task": result.task, "metric": task.metric_name, "higher_is_better": task.higher_is_better,
+            "chance": result.chance, "seconds": fit.seconds, "compile_seconds": fit.compile_seconds,
+            "variants": entries}
+
+
+def study_json(config, results, seconds: float) -> dict:
+    per_task = [task_json(r) for r in results]
+    return {
+        "study": config.study,
+        "task": config.task,
+        "config": dataclasses.asdict(config),
+        "created": datetime.datetime.now().isoformat(timespec="seconds"),
+        "versions": versions(),
+        "seconds": seconds,
+        "tasks": [{k: v for k, v in t.items() if k != "variants"} for t in per_task],
+        "variants": [v for t in per_task for v in t["variants"]],
+    }
+
+
+def _verdict_text(entry: dict, task: tasks.Task) -> str:
+    verdict = entry["verdict"]
+    if entry["claim"] == "reference":
+        return "reference"
+    if verdict is None:
+        return "—"
+    claim = {"fails": "does not learn", "parity": "as good as the reference", "worse": "worse than the reference"}[entry["claim"]]
+    held, n = verdict["holds_in"], verdict["seeds"]
+    if held == n:
+        return f"{claim}: holds in {held}/{n} seeds"
+    test = _format_summary(entry["summary"]["test"], task).split(" (")[0]
+    if held == 0:
+        return f"{claim}: does not hold (0/{n}): {test}"
+    return f"{claim}: holds in {held}/{n} seeds ({test})"
+
+
+def markdown(study: dict) -> str:
+    lines = [f"# {study['study'].replace('_', ' ')}: {study['task']}", "",
+             f"{study['config']['seeds']} seeds (model init and shuffling; data split seed "
+             f"{study['config']['base_seed']}), train {study['config']['train_size']} / valid "
+             f"{study['config']['valid_size']} / test {study['config']['test_size'] or 10_000}, patience "
+             f"{study['config']['patience']}, max {study['config']['max_epochs']} epochs. "
+             f"Total wall time {study['seconds'] / 60:.1f} min on {study['versions']['backend']}.", ""]
+    for task_info in study["tasks"]:
+        task = tasks.get_task(task_info["task"])
+        rows = [v for v in study["variants"] if v["task"] == task.name]
+        unit = "MSE (lower is better)" if not task.higher_is_better else "accuracy"
+        lines += [f"## {task.name} ({unit})", "",
+                  f"Chance (best constant prediction): valid {format_metric(task_info['chance']['valid'], task)}, "
+                  f"test {format_metric(task_info['chance']['test'], task)}. "
+                  f"{len(rows)} variants × {study['config']['seeds']} seeds in {task_info['seconds']:.0f} s "
+                  f"(compile {task_info['compile_seconds']:.0f} s).", "",
+                  "| variant | documents | valid best: mean ± sd (min–max) | test: mean ± sd (min–max) | epochs | documents valid / test | claim |",
+                  "|---|---|---|---|---|---|---|"]
+        for v in rows:
+            mark = ("✅" if v["recommended"] else "❌") + (" (ours)" if v["ours"] else "")
+            documented = (f"{format_metric(v['documented']['valid'], task)} / {format_metric(v['documented']['test'], task)}"
+                          if v["documented"] else "not run" if not v["loss_on_logits"] else "— (corrected twin)")
+            epochs = v["summary"]["epochs"]
+            lines.append(f"| `{v['name']}` | {mark} | {_format_summary(v['summary']['best_valid'], task)} | "
+                         f"{_format_summary(v['summary']['test'], task)} | {epochs['mean']:.1f} | {documented} | "
+                         f"{_verdict_text(v, task)} |")
+        lines.append("")
+    lines += ["Rules: " + "; ".join(f"**{k}** {v}" for k, v in CLAIM_RULES.items()) + ".",
+              "`[logits]`: the same loss computed on the logits (ours), to show what applying it to "
+              "activated outputs (the documents' PyTorch code) cost.", ""]
+    return "\n".join(lines)
+
+
+def plot_curves(study: dict, task_name: str, path: pathlib.Path) -> None:
+    """Valid metric per epoch, one line per variant (mean over seeds, band = sd); dots mark each
+    variant's mean best epoch, crosses where its last seed stopped."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    task = tasks.get_task(task_name)
+    rows = [v for v in study["variants"] if v["task"] == task_name]
+    fig, ax = plt.subplots(figsize=(10, 6))
+    scale = 100.0 if task.higher_is_better else 1.0
+    for i, v in enumerate(rows):
+        length = max(len(s["valid_metric"]) for s in v["seeds"])
+        history = np.full((len(v["seeds"]), length), np.nan)
+        for j, s in enumerate(v["seeds"]):
+            history[j, : len(s["valid_metric"])] = s["valid_metric"]
+        history *= scale
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean, sd = np.nanmean(history, 0), np.nanstd(history, 0)
+        epochs = np.arange(1, length + 1)
+        style = "--" if v["ours"] else "-"
+        (line,) = ax.plot(epochs, mean, style, label=f"{v['name']} {'✓' if v['recommended'] else '✗'}", color=f"C{i % 10}")
+        ax.fill_between(epochs, mean - sd, mean + sd, alpha=0.15, color=line.get_color())
+        best = int(round(np.mean([s["best_epoch"] for s in v["seeds"] if s["best_epoch"] >= 0] or [0])))
+        if 0 <= best < length and np.isfinite(mean[best]):
+            ax.plot(best + 1, mean[best], "o", color=line.get_color())
+        if np.isfinite(mean[-1]):
+            ax.plot(length, mean[-1], "x", color=line.get_color(), markersize=9)
+    if not task.higher_is_better:
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"valid {'accuracy (%)' if task.higher_is_better else 'MSE (original scale)'}")
+    ax.set_title(f"{study['study'].replace('_', ' ')} — {task_name} (mean ± sd over seeds; o best epoch, x early stop)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_study(out_dir: pathlib.Path, config, results, seconds: float) -> dict:
+    """Writes results.json, report.md and curves_<task>.png; returns the JSON document."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    study = study_json(config, results, seconds)
+    (out_dir / "results.json").write_text(json.dumps(study, indent=1, allow_nan=True))
+    (out_dir / "report.md").write_text(markdown(study))
+    for task_info in study["tasks"]:
+        plot_curves(study, task_info["task"], out_dir / f"curves_{task_info['task']}.png")
+    return study
+
+
+def format_progress(progress) -> str:
+    """One line per epoch of a model: where it is, its metric, the best so far, models left."""
+    task = tasks.get_task(progress.task)
+    r = progress.report
+    left = progress.models - progress.model - (1 if r.done else 0)
+    status = f"stopped, best epoch {r.best_epoch + 1}" if r.done else f"best {format_metric(r.best_metric, task)} @ {r.best_epoch + 1}"
+    return (f"[{progress.task}] model {progress.model + 1}/{progress.models} {progress.variant} seed {progress.seed} "
+            f"| epoch {r.epoch + 1} loss {r.train_loss:.4f} valid {format_metric(r.valid_metric, task)} | {status} "
+            f"| {left} models still training | {progress.elapsed / 60:.1f} min")

@@ -1,0 +1,1 @@
+"""Declarative study tables and the runners the experiments' entrypoints call."""
