@@ -258,3 +258,185 @@ def format_progress(progress) -> str:
     return (f"[{progress.task}] model {progress.model + 1}/{progress.models} {progress.variant} seed {progress.seed} "
             f"| epoch {r.epoch + 1} loss {r.train_loss:.4f} valid {format_metric(r.valid_metric, task)} | {status} "
             f"| {left} models still training | {progress.elapsed / 60:.1f} min")
+
+
+# --- activation HPO (document 001) ---------------------------------------------------------
+
+
+def _complete_trials(study) -> list:
+    import optuna
+
+    return [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
+
+
+def write_trials_csv(study, path: pathlib.Path) -> None:
+    """The columns of Optuna's `trials_dataframe()` (without needing pandas)."""
+    import csv
+
+    trials = study.get_trials(deepcopy=False)
+    param_names = sorted({p for t in trials for p in t.params})
+    attr_names = sorted({a for t in trials for a in t.user_attrs})
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["number", "value", "datetime_start", "datetime_complete", "duration"]
+                        + [f"params_{p}" for p in param_names] + [f"user_attrs_{a}" for a in attr_names] + ["state"])
+        for t in trials:
+            duration = (t.datetime_complete - t.datetime_start) if t.datetime_complete and t.datetime_start else ""
+            writer.writerow([t.number, t.value, t.datetime_start, t.datetime_complete, duration]
+                            + [t.params.get(p, "") for p in param_names] + [t.user_attrs.get(a, "") for a in attr_names]
+                            + [t.state.name])
+
+
+def hpo_json(study, config, seconds: float) -> dict:
+    trials = [{"number": t.number, "state": t.state.name, "value": t.value, "params": t.params, **t.user_attrs}
+              for t in study.get_trials(deepcopy=False)]
+    complete = [t for t in trials if t["state"] == "COMPLETE"]
+    best = max(complete, key=lambda t: t["value"], default=None)
+    return {"study": "activation_hpo", "study_name": config.study_name, "config": dataclasses.asdict(config),
+            "created": datetime.datetime.now().isoformat(timespec="seconds"), "versions": versions(),
+            "seconds": seconds, "best": best, "trials": trials}
+
+
+def _best_by(complete: list[dict], param: str) -> dict[str, float]:
+    best: dict[str, float] = {}
+    for t in complete:
+        key = t["params"][param]
+        best[key] = max(best.get(key, -np.inf), t["value"])
+    return dict(sorted(best.items(), key=lambda kv: -kv[1]))
+
+
+def hpo_observations(document: dict) -> list[tuple[str, str, bool | None]]:
+    """The document's three observations, each checked against this run: (claim, evidence, holds)."""
+    complete = [t for t in document["trials"] if t["state"] == "COMPLETE"]
+    high = [t["value"] for t in complete if t["params"]["learning_rate"] >= 0.004]
+    low = [t["value"] for t in complete if t["params"]["learning_rate"] < 0.004]
+    out = []
+    if high and low:
+        holds = float(np.median(high)) < float(np.median(low)) and max(high) < max(low)
+        out.append(("learning rate >= 0.004 degrades accuracy",
+                    f"lr >= 0.004: {len(high)} trials, median {100 * np.median(high):.2f} %, best {100 * max(high):.2f} %; "
+                    f"lr < 0.004: {len(low)} trials, median {100 * np.median(low):.2f} %, best {100 * max(low):.2f} %", holds))
+    else:
+        out.append(("learning rate >= 0.004 degrades accuracy", "no trials on one side of 0.004", None))
+    fc = list(_best_by(complete, "fc_activation"))
+    ranks = {name: fc.index(name) + 1 for name in ("tanh", "sigmoid") if name in fc}
+    out.append(("FC tanh and sigmoid rank high (top 3 of 8 by best accuracy)",
+                ", ".join(f"{k} ranks {v} of {len(fc)}" for k, v in ranks.items()) or "not sampled",
+                bool(ranks) and all(r <= 3 for r in ranks.values()) and len(ranks) == 2))
+    conv = _best_by(complete, "conv_activation")
+    order = list(conv)
+    out.append(("conv PReLU is best",
+                (f"prelu ranks {order.index('prelu') + 1} of {len(order)} ({100 * conv['prelu']:.2f} %); best is "
+                 f"{order[0]} ({100 * conv[order[0]]:.2f} %)") if "prelu" in conv else "prelu not sampled",
+                order[:1] == ["prelu"] if "prelu" in conv else None))
+    return out
+
+
+def hpo_markdown(document: dict) -> str:
+    from jaxact.studies.hpo import DOCUMENTED
+
+    complete = [t for t in document["trials"] if t["state"] == "COMPLETE"]
+    best = document["best"]
+    cfg = document["config"]
+    lines = ["# activation HPO (document 001)", "",
+             f"{len(complete)} complete trials ({len(document['trials']) - len(complete)} other) of study "
+             f"`{document['study_name']}`, TPE (seed {cfg['seed']}, constant liar), batches of "
+             f"{cfg['batch_trials'] or 'backend default'}; train {cfg['train_size']} / valid {cfg['valid_size']} / "
+             f"HPO-valid {cfg['hpo_valid_size']} / test {cfg['test_size'] or 10_000}, patience {cfg['patience']}. "
+             f"Wall time {document['seconds'] / 60:.1f} min on {document['versions']['backend']} (this invocation).", ""]
+    if best:
+        lines += ["| | conv_activation | fc_activation | learning_rate | HPO-valid | test |", "|---|---|---|---|---|---|",
+                  f"| jaxact (trial {best['number']}) | {best['params']['conv_activation']} | {best['params']['fc_activation']} | "
+                  f"{best['params']['learning_rate']:.6f} | {100 * best['value']:.2f} % | {100 * best['test']:.2f} % |",
+                  f"| documents | {DOCUMENTED['conv_activation']} | {DOCUMENTED['fc_activation']} | "
+                  f"{DOCUMENTED['learning_rate']:.6f} | {100 * DOCUMENTED['hpo_valid']:.2f} % | {100 * DOCUMENTED['test']:.2f} % |", ""]
+    for param in ("conv_activation", "fc_activation"):
+        best_by = _best_by(complete, param)
+        counts = {k: sum(t["params"][param] == k for t in complete) for k in best_by}
+        lines += [f"Best HPO-valid accuracy per {param}:", "", "| rank | activation | best | trials |", "|---|---|---|---|"]
+        lines += [f"| {i + 1} | {k} | {100 * v:.2f} % | {counts[k]} |" for i, (k, v) in enumerate(best_by.items())]
+        lines.append("")
+    lines += ["The documents' observations, checked:", "", "| observation | this run | holds |", "|---|---|---|"]
+    for claim, evidence, holds in hpo_observations(document):
+        lines.append(f"| {claim} | {evidence} | {'yes' if holds else 'no' if holds is not None else '—'} |")
+    lines += ["", "Plots: optimization_history.png, best_per_activation.png, lr_vs_accuracy_conv.png, "
+              "lr_vs_accuracy_fc.png, param_importances.png. Every trial: trials.csv, results.json.", ""]
+    return "\n".join(lines)
+
+
+def plot_hpo(study, document: dict, out_dir: pathlib.Path) -> list[str]:
+    """The document's figures; returns the names written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import optuna
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    written = []
+    complete = [t for t in document["trials"] if t["state"] == "COMPLETE"]
+
+    ax = optuna.visualization.matplotlib.plot_optimization_history(study)
+    ax.figure.set_size_inches(9, 5)
+    ax.figure.tight_layout()
+    ax.figure.savefig(out_dir / "optimization_history.png", dpi=110)
+    plt.close(ax.figure)
+    written.append("optimization_history.png")
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ax, param in zip(axes, ("conv_activation", "fc_activation")):
+        best_by = _best_by(complete, param)
+        ax.bar(list(best_by), [100 * v for v in best_by.values()], color="C0" if param.startswith("conv") else "C1")
+        if best_by:
+            ax.set_ylim(max(0.0, 100 * min(best_by.values()) - 2), 100)
+        ax.set_title(f"best HPO-valid accuracy per {param}")
+        ax.tick_params(axis="x", rotation=45)
+        ax.set_ylabel("accuracy (%)")
+    fig.tight_layout()
+    fig.savefig(out_dir / "best_per_activation.png", dpi=110)
+    plt.close(fig)
+    written.append("best_per_activation.png")
+
+    for param, name in (("conv_activation", "lr_vs_accuracy_conv.png"), ("fc_activation", "lr_vs_accuracy_fc.png")):
+        fig, ax = plt.subplots(figsize=(9, 5))
+        for i, activation in enumerate(sorted({t["params"][param] for t in complete})):
+            points = [(t["params"]["learning_rate"], 100 * t["value"]) for t in complete if t["params"][param] == activation]
+            ax.scatter(*zip(*points), label=activation, color=f"C{i}", alpha=0.8)
+        ax.axvline(0.004, color="grey", linestyle=":", label="lr = 0.004")
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("HPO-valid accuracy (%)")
+        ax.set_title(f"accuracy vs learning rate, by {param}")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out_dir / name, dpi=110)
+        plt.close(fig)
+        written.append(name)
+
+    try:
+        ax = optuna.visualization.matplotlib.plot_param_importances(study)
+        ax.figure.set_size_inches(8, 4)
+        ax.figure.tight_layout()
+        ax.figure.savefig(out_dir / "param_importances.png", dpi=110)
+        plt.close(ax.figure)
+        written.append("param_importances.png")
+    except (ValueError, RuntimeError, ZeroDivisionError):  # too few or too uniform trials to rank
+        pass
+    return written
+
+
+def write_hpo(out_dir: pathlib.Path, study, config, seconds: float) -> dict:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    document = hpo_json(study, config, seconds)
+    (out_dir / "results.json").write_text(json.dumps(document, indent=1, default=str))
+    write_trials_csv(study, out_dir / "trials.csv")
+    document["plots"] = plot_hpo(study, document, out_dir)
+    (out_dir / "report.md").write_text(hpo_markdown(document))
+    return document
+
+
+def format_hpo_progress(progress) -> str:
+    best = (f"best {100 * progress.best_value:.2f} % ({progress.best_params['conv_activation']} / "
+            f"{progress.best_params['fc_activation']} / lr {progress.best_params['learning_rate']:.5f})"
+            if progress.best_params else "no complete trial yet")
+    return f"batch {progress.batch}: {progress.complete}/{progress.total} trials complete, {best}, {progress.elapsed / 60:.1f} min"

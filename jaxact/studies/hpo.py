@@ -1,0 +1,162 @@
+"""Document 001's Optuna search over conv activation, FC activation and learning rate, with
+batched trials: K trials are asked at once, trained in one compiled program, then told.
+
+Search space (as the document): conv_activation and fc_activation each from
+{sigmoid, relu, leaky_relu_0.01, leaky_relu_0.1, prelu, elu, tanh, silu}; learning_rate
+log-uniform in [5e-4, 1e-2]. Final activation softmax, loss nn.CrossEntropyLoss on it (the
+document's code: a double softmax; `loss_on_logits=True` runs the corrected form). Splits
+3,000 train / 2,000 per-epoch valid (early stopping, patience 5) / 5,000 HPO-valid (the
+objective: accuracy of the best epoch's params) / 10,000 test (every trial's best params are
+evaluated on it inside the same program, so the best trial's test accuracy is kept, not retrained).
+
+A trial's result depends only on its parameters and its seed (`seed + trial.number`), never on
+which batch it ran in; batching changes only what the TPE sampler knew when it proposed it
+(constant_liar: running trials count as bad so a batch spreads out).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable
+
+import numpy as np
+import optuna
+
+from jaxact import activations, data, models, tasks, train
+
+SEARCH_SPACE = {
+    "conv_activation": activations.HPO_NAMES,
+    "fc_activation": activations.HPO_NAMES,
+    "learning_rate": (5e-4, 1e-2),  # log-uniform
+}
+DOCUMENTED = {"conv_activation": "prelu", "fc_activation": "relu", "learning_rate": 0.001988,
+              "hpo_valid": 0.9794, "test": 0.9802}
+
+
+def suggest(trial: optuna.Trial) -> dict:
+    return {
+        "conv_activation": trial.suggest_categorical("conv_activation", SEARCH_SPACE["conv_activation"]),
+        "fc_activation": trial.suggest_categorical("fc_activation", SEARCH_SPACE["fc_activation"]),
+        "learning_rate": trial.suggest_float("learning_rate", *SEARCH_SPACE["learning_rate"], log=True),
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class HPOConfig:
+    trials: int = 120
+    batch_trials: int | None = None
+    storage: str = "sqlite:///runs/hpo/study.db"
+    study_name: str = "activation_hpo"
+    seed: int = 0
+    max_epochs: int = 100
+    patience: int = 5
+    train_size: int = 3_000
+    valid_size: int = 2_000
+    hpo_valid_size: int = 5_000
+    test_size: int | None = None
+    loss_on_logits: bool = False
+    models_in_parallel: int | None = None
+
+    def resolved_batch(self) -> int:
+        import jax
+
+        return self.batch_trials or (4 if jax.default_backend() == "cpu" else 16)
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchProgress:
+    batch: int
+    complete: int
+    total: int
+    best_value: float | None
+    best_params: dict | None
+    elapsed: float
+
+
+def engine_config(config: HPOConfig) -> train.EngineConfig:
+    return train.EngineConfig(
+        task="multiclass",
+        model=models.CNNConfig(10, conv_activation=activations.HPO_NAMES, fc_activation=activations.HPO_NAMES,
+                               final_activation="softmax"),
+        objectives=(train.Objective("cce", on_logits=config.loss_on_logits),),
+        max_epochs=config.max_epochs, patience=config.patience, models_in_parallel=config.models_in_parallel)
+
+
+def load_study(config: HPOConfig) -> optuna.Study:
+    """Creates or loads the study. A resumed sampler is seeded with `seed + trials so far`: a fresh
+    sampler with the original seed would replay the first random (startup) proposals and repeat
+    finished trials."""
+    study = optuna.create_study(storage=config.storage, study_name=config.study_name, direction="maximize",
+                                load_if_exists=True)
+    study.sampler = optuna.samplers.TPESampler(seed=config.seed + len(study.get_trials(deepcopy=False)),
+                                               constant_liar=True)
+    return study
+
+
+def _datasets(config: HPOConfig):
+    task = tasks.get_task("multiclass")
+    splits = data.make_splits("hpo", seed=config.seed, test_size=config.test_size, sizes={
+        "train": config.train_size, "valid": config.valid_size, "hpo_valid": config.hpo_valid_size})
+    return {name: train.Dataset(s.images, task.targets(s.digits)) for name, s in splits.items()}
+
+
+def train_trials(config: HPOConfig, numbers: list[int], params: list[dict], datasets) -> train.FitResult:
+    """Trains the given trials' configurations in one program (trial seed = seed + number)."""
+    names = list(activations.HPO_NAMES)
+    rows = train.Models.build(
+        seed=[config.seed + n for n in numbers],
+        conv=[names.index(p["conv_activation"]) for p in params],
+        fc=[names.index(p["fc_activation"]) for p in params],
+        learning_rate=[p["learning_rate"] for p in params])
+    return train.fit(engine_config(config), rows, datasets["train"], datasets["valid"],
+                     {"hpo_valid": datasets["hpo_valid"], "test": datasets["test"]})
+
+
+def _tell(study: optuna.Study, trial_number: int, result: train.FitResult, i: int) -> None:
+    attrs = {"valid_best": float(result.best_valid[i]), "best_epoch": int(result.best_epoch[i]) + 1,
+             "epochs": int(result.epochs[i]), "test": float(result.evaluations["test"][i]),
+             "diverged": bool(result.diverged[i])}
+    trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, trial_number)
+    for key, value in attrs.items():
+        study._storage.set_trial_user_attr(trial_id, key, value)
+    value = float(result.evaluations["hpo_valid"][i])
+    if np.isfinite(value):
+        study.tell(trial_number, value)
+    else:
+        study.tell(trial_number, state=optuna.trial.TrialState.FAIL)
+
+
+def run(config: HPOConfig, on_batch: Callable[[BatchProgress], None] | None = None) -> optuna.Study:
+    """Runs (or resumes) the study until `config.trials` trials are complete.
+
+    Trials left RUNNING by a killed run are trained again with their own parameters and told,
+    so nothing finished is lost and nothing is repeated.
+    """
+    study = load_study(config)
+    datasets = _datasets(config)
+    batch_size = config.resolved_batch()
+    start = time.perf_counter()
+    batch = 0
+    while True:
+        trials = study.get_trials(deepcopy=False)
+        complete = sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+        orphans = [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+        if complete >= config.trials and not orphans:
+            break
+        if orphans:
+            chosen = orphans[:batch_size]
+            numbers, params = [t.number for t in chosen], [dict(t.params) for t in chosen]
+        else:
+            asked = [study.ask() for _ in range(min(batch_size, config.trials - complete))]
+            numbers, params = [t.number for t in asked], [suggest(t) for t in asked]
+        result = train_trials(config, numbers, params, datasets)
+        for i, number in enumerate(numbers):
+            _tell(study, number, result, i)
+        batch += 1
+        if on_batch is not None:
+            done = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
+            best = max(done, key=lambda t: t.value, default=None)
+            on_batch(BatchProgress(batch, len(done), config.trials, best.value if best else None,
+                                   dict(best.params) if best else None, time.perf_counter() - start))
+    return study

@@ -1,0 +1,99 @@
+"""The activation HPO: search space, batched resumable runs, per-model activation selection."""
+
+import json
+
+import numpy as np
+import optuna
+import pytest
+
+from jaxact import activations, data, models, report, tasks, train
+from jaxact.studies import hpo
+
+TINY = dict(trials=6, batch_trials=3, train_size=200, valid_size=100, hpo_valid_size=200, test_size=300, max_epochs=2)
+
+
+def test_search_space_matches_document_001():
+    study = optuna.create_study()
+    trial = study.ask()
+    hpo.suggest(trial)
+    assert trial.distributions == {
+        "conv_activation": optuna.distributions.CategoricalDistribution(
+            ["sigmoid", "relu", "leaky_relu_0.01", "leaky_relu_0.1", "prelu", "elu", "tanh", "silu"]),
+        "fc_activation": optuna.distributions.CategoricalDistribution(
+            ["sigmoid", "relu", "leaky_relu_0.01", "leaky_relu_0.1", "prelu", "elu", "tanh", "silu"]),
+        "learning_rate": optuna.distributions.FloatDistribution(5e-4, 1e-2, log=True),
+    }
+    assert hpo.DOCUMENTED == {"conv_activation": "prelu", "fc_activation": "relu", "learning_rate": 0.001988,
+                              "hpo_valid": 0.9794, "test": 0.9802}
+
+
+class _Killed(Exception):
+    pass
+
+
+def _complete(storage, name):
+    study = optuna.load_study(study_name=name, storage=storage)
+    return [t for t in study.get_trials() if t.state == optuna.trial.TrialState.COMPLETE]
+
+
+def test_batched_run_killed_after_first_batch_resumes_without_repeats(tmp_path, mnist_dir):
+    storage = f"sqlite:///{tmp_path}/study.db"
+    config = hpo.HPOConfig(storage=storage, study_name="killed", **TINY)
+
+    def kill_after_first(progress):
+        if progress.batch == 1:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        hpo.run(config, kill_after_first)
+    assert len(_complete(storage, "killed")) == 3
+    batches = []
+    study = hpo.run(config, batches.append)
+    assert [b.complete for b in batches] == [6]
+    complete = _complete(storage, "killed")
+    assert sorted(t.number for t in complete) == list(range(6))
+    assert len({tuple(sorted(t.params.items())) for t in complete}) == 6
+    assert all(0 <= t.value <= 1 and 0 <= t.user_attrs["test"] <= 1 for t in complete)
+
+    out = tmp_path / "out"
+    document = report.write_hpo(out, study, config, seconds=1.0)
+    for name in ("report.md", "results.json", "trials.csv", "optimization_history.png", "best_per_activation.png",
+                 "lr_vs_accuracy_conv.png", "lr_vs_accuracy_fc.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "optimization_history.png").read_bytes().startswith(b"\x89PNG")
+    assert len(json.loads((out / "results.json").read_text())["trials"]) == 6
+    assert len((out / "trials.csv").read_text().strip().splitlines()) == 7
+    assert "| documents | prelu | relu | 0.001988 | 97.94 % | 98.02 % |" in (out / "report.md").read_text()
+    assert document["best"]["value"] == max(t.value for t in complete)
+
+
+def test_trials_left_running_by_a_killed_run_are_finished_not_repeated(tmp_path, mnist_dir):
+    storage = f"sqlite:///{tmp_path}/study.db"
+    config = hpo.HPOConfig(storage=storage, study_name="orphans", **{**TINY, "trials": 3})
+    study = hpo.load_study(config)
+    orphans = [study.ask() for _ in range(2)]  # asked, then the process "died"
+    orphan_params = [hpo.suggest(t) for t in orphans]
+    hpo.run(config)
+    complete = sorted(_complete(storage, "orphans"), key=lambda t: t.number)
+    assert [t.number for t in complete] == [0, 1, 2]
+    assert [t.params for t in complete[:2]] == orphan_params
+
+
+def test_activation_selected_by_index_equals_the_fixed_configuration(mnist_dir):
+    task = tasks.get_task("multiclass")
+    splits = data.make_splits("hpo", seed=0, sizes={"train": 200, "valid": 100, "hpo_valid": 100}, test_size=100)
+    ds = {n: train.Dataset(s.images, task.targets(s.digits)) for n, s in splits.items()}
+    names = list(activations.HPO_NAMES)
+    chosen = [("elu", "tanh", 2e-3), ("prelu", "sigmoid", 1e-3)]
+    switched = train.fit(
+        hpo.engine_config(hpo.HPOConfig(max_epochs=2, models_in_parallel=2)),
+        train.Models.build(seed=[3, 4], conv=[names.index(c) for c, _, _ in chosen],
+                           fc=[names.index(f) for _, f, _ in chosen], learning_rate=[lr for _, _, lr in chosen]),
+        ds["train"], ds["valid"], {"hpo_valid": ds["hpo_valid"]})
+    for i, (conv, fc, lr) in enumerate(chosen):
+        alone = train.fit(
+            train.EngineConfig("multiclass", models.CNNConfig(10, conv, fc, "softmax"), (train.Objective("cce"),),
+                               max_epochs=2, patience=5),
+            train.Models.build(seed=[3 + i], learning_rate=lr), ds["train"], ds["valid"], {"hpo_valid": ds["hpo_valid"]})
+        np.testing.assert_allclose(switched.train_loss[i], alone.train_loss[0], rtol=2e-4)
+        assert abs(switched.evaluations["hpo_valid"][i] - alone.evaluations["hpo_valid"][0]) <= 0.02
