@@ -15,6 +15,9 @@ Where optax has the function, it is used (`optax.squared_error`, `optax.sigmoid_
 
 from __future__ import annotations
 
+import functools
+import warnings
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -85,14 +88,48 @@ def _bce_bwd(residuals, cotangent):
 bce.defvjp(_bce_fwd, _bce_bwd)
 
 
-def bce_with_logits(logits: Array, targets: Array) -> Array:
+class ActivatedInputsWarning(UserWarning):
+    """A logits loss was given values that look like activated outputs."""
+
+
+def _report_activated_inputs(loss_name: str, mode, on_simplex, in_unit_interval) -> None:
+    if on_simplex:
+        message = (f"{loss_name}: every row of its input sums to 1 with values in [0, 1]: these look like softmax "
+                   f"outputs, and {loss_name} applies its own squashing (a double softmax). Pass the logits.")
+    elif in_unit_interval:
+        message = (f"{loss_name}: every input lies in [0, 1]: these look like sigmoid/softmax outputs, and "
+                   f"{loss_name} expects logits. Pass the logits.")
+    else:
+        return
+    if mode == "raise":
+        raise ValueError(message)
+    warnings.warn(message, ActivatedInputsWarning, stacklevel=2)
+
+
+def _check_logits(loss_name: str, inputs: Array, check_inputs) -> None:
+    """The runtime guard of the logits losses (`check_inputs=True` warns, `"raise"` raises).
+
+    It uses `jax.debug.callback` rather than `checkify`: it runs under a plain `jax.jit` (and
+    `vmap`, `grad`) without the caller wrapping anything, and leaves the loss values untouched.
+    With `check_inputs=False` (the default) nothing is traced, so it costs nothing.
+    """
+    if not check_inputs:
+        return
+    in_unit_interval = jnp.all((inputs >= 0) & (inputs <= 1))
+    on_simplex = in_unit_interval & jnp.all(jnp.abs(jnp.sum(inputs, axis=-1) - 1) < 1e-3)
+    jax.debug.callback(functools.partial(_report_activated_inputs, loss_name, check_inputs), on_simplex, in_unit_interval)
+
+
+def bce_with_logits(logits: Array, targets: Array, check_inputs: bool | str = False) -> Array:
     r"""Binary cross-entropy on logits, ``nn.BCEWithLogitsLoss`` per example:
 
     .. math:: \frac{1}{K}\sum_k \left[ \max(z_k, 0) - z_k y_k + \ln(1 + e^{-|z_k|}) \right]
 
     Expects raw logits: it applies the sigmoid itself. Given sigmoid or softmax outputs (the
-    documents' "BCEWithLogits + softmax"), it computes BCE of sigmoid(softmax(z)).
+    documents' "BCEWithLogits + softmax"), it computes BCE of sigmoid(softmax(z)); with
+    ``check_inputs`` it warns (or raises, ``"raise"``) when every input already lies in [0, 1].
     """
+    _check_logits("bce_with_logits", logits, check_inputs)
     return jnp.mean(optax.sigmoid_binary_cross_entropy(logits, targets), axis=-1)
 
 
@@ -112,17 +149,20 @@ def categorical_cross_entropy_with_indices(inputs: Array, labels: Array) -> Arra
     return optax.softmax_cross_entropy_with_integer_labels(inputs, labels)
 
 
-def cross_entropy(logits: Array, targets: Array) -> Array:
+def cross_entropy(logits: Array, targets: Array, check_inputs: bool | str = False) -> Array:
     r"""Cross-entropy on logits, the correct form: :math:`-\sum_k y_k \,\text{log\_softmax}(z)_k`.
 
     The same arithmetic as `categorical_cross_entropy`; the name says what the input must be:
-    logits, with softmax only applied to read predictions.
+    logits, with softmax only applied to read predictions. With ``check_inputs`` it warns (or
+    raises, ``"raise"``) when every row already lies on the probability simplex: softmax outputs.
     """
+    _check_logits("cross_entropy", logits, check_inputs)
     return optax.softmax_cross_entropy(logits, targets)
 
 
-def cross_entropy_with_indices(logits: Array, labels: Array) -> Array:
+def cross_entropy_with_indices(logits: Array, labels: Array, check_inputs: bool | str = False) -> Array:
     r"""Cross-entropy on logits with integer class labels: :math:`-\text{log\_softmax}(z)_y`."""
+    _check_logits("cross_entropy_with_indices", logits, check_inputs)
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
 
 

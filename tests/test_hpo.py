@@ -69,14 +69,15 @@ def test_batched_run_killed_after_first_batch_resumes_without_repeats(tmp_path, 
 
 def test_trials_left_running_by_a_killed_run_are_finished_not_repeated(tmp_path, mnist_dir):
     storage = f"sqlite:///{tmp_path}/study.db"
-    config = hpo.HPOConfig(storage=storage, study_name="orphans", **{**TINY, "trials": 3})
+    config = hpo.HPOConfig(storage=storage, study_name="orphans", **{**TINY, "trials": 4, "batch_trials": 2})
     study = hpo.load_study(config)
     orphans = [study.ask() for _ in range(2)]  # asked, then the process "died"
     orphan_params = [hpo.suggest(t) for t in orphans]
     hpo.run(config)
     complete = sorted(_complete(storage, "orphans"), key=lambda t: t.number)
-    assert [t.number for t in complete] == [0, 1, 2]
+    assert [t.number for t in complete] == [0, 1, 2, 3]
     assert [t.params for t in complete[:2]] == orphan_params
+    assert len({tuple(sorted(t.params.items())) for t in complete}) == 4
 
 
 def test_activation_selected_by_index_equals_the_fixed_configuration(mnist_dir):

@@ -1,0 +1,139 @@
+"""The misuse advisor: every combination the documents discuss, label-based task inference,
+the runtime guard of the logits losses, and the CLI's exit codes."""
+
+import os
+import subprocess
+import sys
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxact
+import importlib
+from jaxact import losses, tasks
+
+advisor = importlib.import_module("jaxact.advise")  # the package; `jaxact.advise` is the function
+from jaxact.studies import variants
+
+# (task, final activation, loss, loss on logits) -> the most severe finding expected
+CASES = {
+    ("regression", "identity", "mse", False): "ok",
+    ("regression", "relu", "mse", False): "warning",
+    ("regression", "sigmoid", "mse", False): "error",
+    ("probability", "sigmoid", "bce", False): "ok",
+    ("probability", "softmax", "bce", False): "error",
+    ("probability", "softmax", "cce", False): "error",
+    ("probability", "identity", "bce_with_logits", True): "ok",
+    ("binary", "softmax", "cross_entropy", True): "ok",
+    ("binary", "softmax", "cce", False): "warning",
+    ("binary", "sigmoid", "bce", False): "warning",
+    ("binary", "sigmoid", "cce", False): "warning",
+    ("binary", "softmax", "bce", False): "warning",
+    ("binary", "softmax", "bce_with_logits", False): "warning",
+    ("binary", "softmax", "mse", False): "warning",
+    ("binary", "sigmoid", "mse", False): "warning",
+    ("multiclass", "softmax", "cross_entropy", True): "ok",
+    ("multiclass", "softmax", "cce", False): "warning",
+    ("multiclass", "sigmoid", "bce", False): "error",
+    ("multiclass", "sigmoid", "mse", False): "error",
+    ("multiclass", "sigmoid", "cce", False): "warning",
+    ("multiclass", "softmax", "mse", False): "warning",
+    ("multiclass", "softmax", "bce", False): "warning",
+    ("multiclass", "softmax", "bce_with_logits", False): "warning",
+    ("multilabel", "sigmoid", "bce", False): "ok",
+    ("multilabel", "identity", "bce_with_logits", True): "ok",
+    ("multilabel", "sigmoid", "mse", False): "warning",
+    ("multilabel", "softmax", "bce", False): "error",
+    ("multilabel", "softmax", "mse", False): "error",
+    ("multilabel", "softmax", "cce", False): "error",
+    ("multilabel", "identity", "bce", False): "error",
+}
+
+
+@pytest.mark.parametrize("case, severity", CASES.items(), ids=["-".join(map(str, c)) for c in CASES])
+def test_documented_combinations(case, severity, tmp_path):
+    task, final, loss, on_logits = case
+    findings = jaxact.advise(task, final, loss, loss_on_logits=on_logits, results=tmp_path)
+    assert advisor.SEVERITIES[advisor.exit_code(findings)] == severity, findings
+    assert all(f.reason and f.recommended and f.evidence for f in findings)
+
+
+def test_every_row_of_the_study_tables_is_covered():
+    for table in variants.STUDIES.values():
+        for v in table:
+            if v.task != "regression":
+                assert (v.task, v.final_activation, v.loss, v.on_logits) in CASES or v.ours, v.name
+
+
+def test_recommended_combination_of_each_task_is_ok(tmp_path):
+    for task, (final, loss, _) in advisor.RECOMMENDED.items():
+        assert [f.severity for f in jaxact.advise(task, final, loss, results=tmp_path)] == ["ok"]
+
+
+def test_evidence_falls_back_to_the_documents_then_uses_measurements(tmp_path):
+    finding = jaxact.advise("multiclass", "sigmoid", "bce", results=tmp_path)[0]
+    assert finding.evidence.startswith("documents (one seed)") and "11.35 %" in finding.evidence
+    assert "97.31 %" in finding.evidence
+
+
+def test_task_inference_on_mnist_labels(misuse_splits):
+    digits = misuse_splits["valid"].digits
+    for name, task in tasks.TASKS.items():
+        assert advisor.infer_task(task.targets(digits)) == name
+    assert advisor.infer_task(digits) == "multiclass"
+    assert advisor.infer_task(np.random.default_rng(0).normal(size=100)) == "regression"
+    assert advisor.infer_task(np.random.default_rng(0).random(100)) == "probability"
+    findings = jaxact.advise(labels=tasks.get_task("regression").targets(digits), final_activation="identity", loss="mse")
+    assert any("not standardized" in f.reason for f in findings)
+
+
+def test_unknown_names_fail_clearly():
+    with pytest.raises(ValueError, match="unknown loss 'hinge'"):
+        jaxact.advise("binary", "softmax", "hinge")
+    with pytest.raises(ValueError, match="unknown activation"):
+        jaxact.advise("binary", "softmux", "bce")
+
+
+Z = jax.random.normal(jax.random.key(0), (32, 10)) * 3
+Y = jax.nn.one_hot(jnp.arange(32) % 10, 10)
+
+
+@pytest.mark.parametrize("loss", [losses.cross_entropy, losses.bce_with_logits])
+def test_guard_fires_on_softmax_outputs_under_jit(loss):
+    checked = jax.jit(lambda z, y: loss(z, y, check_inputs=True))
+    with pytest.warns(losses.ActivatedInputsWarning, match="Pass the logits"):
+        jax.block_until_ready(checked(jax.nn.softmax(Z), Y))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(checked(Z, Y), loss(Z, Y))  # raw logits: silent, same values
+
+
+def test_guard_on_sigmoid_outputs_and_raise_mode():
+    with pytest.warns(losses.ActivatedInputsWarning, match="in \\[0, 1\\]"):
+        jax.block_until_ready(jax.jit(lambda z: losses.bce_with_logits(z, Y, check_inputs=True))(jax.nn.sigmoid(Z)))
+    with pytest.raises(Exception, match="double softmax"):
+        jax.block_until_ready(jax.jit(lambda z: losses.cross_entropy(z, Y, check_inputs="raise"))(jax.nn.softmax(Z)))
+
+
+def test_guard_off_traces_nothing():
+    jaxpr = jax.make_jaxpr(lambda z: losses.cross_entropy(z, Y))(Z)
+    assert "callback" not in str(jaxpr)
+    assert "callback" in str(jax.make_jaxpr(lambda z: losses.cross_entropy(z, Y, check_inputs=True))(Z))
+
+
+@pytest.mark.parametrize("args, code", [
+    (["--task=multiclass", "--final_activation=softmax", "--loss=cross_entropy"], 0),
+    (["--task=binary", "--final_activation=softmax", "--loss=cce"], 1),
+    (["--task=multilabel", "--final_activation=softmax", "--loss=cce"], 2),
+    (["--task=ranking"], 2),
+])
+def test_cli_exit_codes(args, code, tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
+    done = subprocess.run([sys.executable, "-m", "jaxact.advise", *args, f"--results={tmp_path}"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert done.returncode == code, done.stderr[-1000:]
+    if code != 2 or "ranking" not in args[0]:
+        assert "severity" in done.stdout and "recommended:" in done.stdout
