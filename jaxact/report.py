@@ -440,3 +440,96 @@ def format_hpo_progress(progress) -> str:
             f"{progress.best_params['fc_activation']} / lr {progress.best_params['learning_rate']:.5f})"
             if progress.best_params else "no complete trial yet")
     return f"batch {progress.batch}: {progress.complete}/{progress.total} trials complete, {best}, {progress.elapsed / 60:.1f} min"
+
+
+# --- activation gallery (documents 001, 003, 004) -----------------------------------------
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.style.use("default")  # optuna's plots switch the global style; ours should not depend on it
+    return plt
+
+
+def plot_activation(name: str, x, y, dy, shown: str, value_range, points, path: pathlib.Path) -> None:
+    """One activation: f and f' (jax.grad), its range and the notable points annotated."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(x, y, label=shown, color="C0", linewidth=2)
+    ax.plot(x, dy, "--", label="derivative (jax.grad)", color="C1")
+    for px, py, text in points:
+        ax.plot(px, py, "o", color="C3")
+        ax.annotate(text, (px, py), textcoords="offset points", xytext=(8, -14), fontsize=8)
+    lo, hi = value_range
+    ax.set_title(f"{name}   range {_range_text(lo)} ~ {_range_text(hi)}")
+    ax.axhline(0, color="grey", linewidth=0.5)
+    ax.axvline(0, color="grey", linewidth=0.5)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _range_text(value) -> str:
+    return "-inf" if value == -np.inf else "+inf" if value == np.inf else f"{value:g}"
+
+
+def plot_overview(curves: dict, path: pathlib.Path) -> None:
+    """All activations in one figure (document 001's comparison figure)."""
+    plt = _pyplot()
+    names = list(curves)
+    cols = 5
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows))
+    for ax, name in zip(axes.flat, names):
+        x, y, dy, _ = curves[name]
+        ax.plot(x, y, color="C0")
+        ax.plot(x, dy, "--", color="C1", linewidth=0.8)
+        ax.set_title(name, fontsize=9)
+        ax.grid(alpha=0.3)
+        finite = np.asarray(y)[np.isfinite(y)]
+        if finite.size:
+            ax.set_ylim(max(finite.min(), -7) - 0.5, min(finite.max(), 7) + 0.5)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    fig.suptitle("activations (solid) and their derivatives (dashed), x in [-6, 6]")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_pair(x, series: list[tuple[str, np.ndarray]], title: str, path: pathlib.Path, xlabel: str = "x") -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, (label, values) in enumerate(series):
+        ax.plot(x if not isinstance(x, dict) else x[label], values, label=label, color=f"C{i}")
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_init_spread(spreads: dict[tuple[str, str], np.ndarray], path: pathlib.Path) -> None:
+    """Activation std per layer, one line per (activation, initializer)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i, ((activation, initializer), values) in enumerate(spreads.items()):
+        ax.plot(np.arange(1, len(values) + 1), values, "-o" if initializer == "he" else "--s",
+                label=f"{activation}, {initializer}", color=f"C{i // 2}", markersize=4)
+    ax.set_yscale("log")
+    ax.set_xlabel("dense layer")
+    ax.set_ylabel("std of activations")
+    ax.set_title("document 004: sigmoid/tanh pair with Glorot, ReLU with He")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

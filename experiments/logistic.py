@@ -1,0 +1,60 @@
+"""Document 003's logistic regression on a generated binary.csv, compiled: 10,000 epochs as one
+lax.scan, the cost printed every 1,000 epochs as the document does; then the same model with
+standardized inputs and Adam.
+
+    python -m experiments.logistic --out_dir=runs/logistic
+"""
+
+import json
+import pathlib
+import time
+
+from absl import app, flags
+
+from jaxact.studies import logistic
+
+_OUT = flags.DEFINE_string("out_dir", "runs/logistic", "Where binary.csv, report.md and results.json go.")
+_ROWS = flags.DEFINE_integer("rows", 1_000, "Generated rows.")
+_EPOCHS = flags.DEFINE_integer("epochs", 10_000, "Epochs per recipe.")
+_SEED = flags.DEFINE_integer("seed", 0, "Data generation and initialization seed.")
+
+
+def main(argv):
+    del argv
+    out = pathlib.Path(_OUT.value)
+    out.mkdir(parents=True, exist_ok=True)
+    features, labels = logistic.generate(_ROWS.value, _SEED.value)
+    logistic.write_csv(out / "binary.csv", features, labels)
+    features, labels = logistic.read_csv(out / "binary.csv")
+    train_set, valid_set, test_set = logistic.split(features, labels)
+    print(f"binary.csv: {len(labels)} rows (x, y, z ~ U(0, 100); pass rate {labels.mean():.1%}); "
+          f"train {len(train_set[1])} / valid {len(valid_set[1])} / test {len(test_set[1])}")
+    results = []
+    for recipe in (logistic.DOCUMENT, logistic.FIXED):
+        print(recipe.name)
+        start = time.perf_counter()
+        params, costs, stats = logistic.train(recipe, train_set, epochs=_EPOCHS.value, seed=_SEED.value,
+                                              on_report=lambda e, c: print(f"Epoch : {int(e):5d}, Cost : {float(c):.3f}", flush=True))
+        seconds = time.perf_counter() - start
+        results.append({"recipe": recipe.name, "seconds": seconds, "first_cost": float(costs[0]),
+                        "final_cost": float(costs[-1]), "valid_accuracy": logistic.accuracy(recipe, params, stats, valid_set),
+                        "test_accuracy": logistic.accuracy(recipe, params, stats, test_set),
+                        "cost_every_1000": [float(c) for c in costs[999::1000]]})
+        print(f"  test accuracy {100 * results[-1]['test_accuracy']:.1f} % ({seconds:.1f} s for {_EPOCHS.value} epochs)")
+    lines = ["# Document 003: logistic regression on binary.csv (generated with the documented rule)", "",
+             f"{len(labels)} rows, x, y, z ~ U(0, 100), label = all >= 40 and mean >= 60 (pass rate {labels.mean():.1%}); "
+             f"split 80/10/10; batch 64 (last partial dropped); {_EPOCHS.value} epochs compiled as one lax.scan.", "",
+             "| recipe | cost epoch 1 | final cost | valid accuracy | test accuracy (held-out 10 %) | wall time |",
+             "|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['recipe']} | {r['first_cost']:.3f} | {r['final_cost']:.3f} | {100 * r['valid_accuracy']:.1f} % | "
+                     f"{100 * r['test_accuracy']:.1f} % | {r['seconds']:.1f} s |")
+    lines += ["", "The document's run (raw inputs, SGD 1e-4) printed costs 0.680 -> 0.576 over 10,000 epochs: with inputs "
+              "in the tens, the sigmoid saturates and a tiny learning rate crawls. Standardized inputs and Adam fix both.", ""]
+    (out / "report.md").write_text("\n".join(lines))
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    print(f"wrote {out}/report.md")
+
+
+if __name__ == "__main__":
+    app.run(main)
