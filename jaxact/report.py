@@ -196,14 +196,20 @@ def markdown(study: dict) -> str:
     return "\n".join(lines)
 
 
-def plot_curves(study: dict, task_name: str, path: pathlib.Path) -> None:
-    """Valid metric per epoch, one line per variant (mean over seeds, band = sd); dots mark each
-    variant's mean best epoch, crosses where its last seed stopped."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    plt.style.use("default")  # optuna's plots switch the global style; ours should not depend on it
+    return plt
+
+
+def plot_curves(study: dict, task_name: str, path: pathlib.Path) -> None:
+    """Valid metric per epoch, one line per variant (mean over seeds, band = sd); dots mark each
+    variant's mean best epoch, crosses where its last seed stopped."""
+    plt = _pyplot()
     task = tasks.get_task(task_name)
     rows = [v for v in study["variants"] if v["task"] == task_name]
     fig, ax = plt.subplots(figsize=(10, 6))
@@ -366,22 +372,22 @@ def hpo_markdown(document: dict) -> str:
 
 def plot_hpo(study, document: dict, out_dir: pathlib.Path) -> list[str]:
     """The document's figures; returns the names written."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import optuna
+
+    plt = _pyplot()
+
+    def save_optuna_axes(ax, name: str, size: tuple[float, float]) -> None:
+        ax.figure.set_size_inches(*size)
+        ax.figure.tight_layout()
+        ax.figure.savefig(out_dir / name, dpi=110)
+        plt.close(ax.figure)
+        written.append(name)
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     written = []
     complete = [t for t in document["trials"] if t["state"] == "COMPLETE"]
 
-    ax = optuna.visualization.matplotlib.plot_optimization_history(study)
-    ax.figure.set_size_inches(9, 5)
-    ax.figure.tight_layout()
-    ax.figure.savefig(out_dir / "optimization_history.png", dpi=110)
-    plt.close(ax.figure)
-    written.append("optimization_history.png")
+    save_optuna_axes(optuna.visualization.matplotlib.plot_optimization_history(study), "optimization_history.png", (9, 5))
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for ax, param in zip(axes, ("conv_activation", "fc_activation")):
@@ -414,12 +420,7 @@ def plot_hpo(study, document: dict, out_dir: pathlib.Path) -> list[str]:
         written.append(name)
 
     try:
-        ax = optuna.visualization.matplotlib.plot_param_importances(study)
-        ax.figure.set_size_inches(8, 4)
-        ax.figure.tight_layout()
-        ax.figure.savefig(out_dir / "param_importances.png", dpi=110)
-        plt.close(ax.figure)
-        written.append("param_importances.png")
+        save_optuna_axes(optuna.visualization.matplotlib.plot_param_importances(study), "param_importances.png", (8, 4))
     except (ValueError, RuntimeError, ZeroDivisionError):  # too few or too uniform trials to rank
         pass
     return written
@@ -443,16 +444,6 @@ def format_hpo_progress(progress) -> str:
 
 
 # --- activation gallery (documents 001, 003, 004) -----------------------------------------
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.style.use("default")  # optuna's plots switch the global style; ours should not depend on it
-    return plt
 
 
 def plot_activation(name: str, x, y, dy, shown: str, value_range, points, path: pathlib.Path) -> None:
