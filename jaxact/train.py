@@ -112,7 +112,8 @@ class Models(NamedTuple):
         return cls(*(np.asarray(c, np.float32 if name == "learning_rate" else np.int32).reshape(-1)
                      for name, c in zip(cls._fields, columns)))
 
-    def __len__(self) -> int:  # type: ignore[override]
+    @property
+    def size(self) -> int:
         return len(self.seed)
 
 
@@ -369,8 +370,8 @@ TRACE_COUNT = [0]  # incremented each time `_fit_all` is traced (tests assert ca
 def _fit_all(config: EngineConfig, train: Dataset, valid: Dataset, evaluation_sets, rows: Models):
     TRACE_COUNT[0] += 1
     fit_one = functools.partial(_fit_one, config, train, valid, evaluation_sets)
-    indices = jnp.arange(len(rows.seed), dtype=jnp.int32)
-    parallel = min(config.models_in_parallel, len(rows.seed))
+    indices = jnp.arange(rows.size, dtype=jnp.int32)
+    parallel = min(config.models_in_parallel, rows.size)
     return jax.lax.map(fit_one, (indices, rows), batch_size=parallel if parallel > 1 else None)
 
 

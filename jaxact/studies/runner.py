@@ -97,7 +97,7 @@ def run_task(config: StudyConfig, task_name: str, rows: list[variant_tables.Vari
         if on_progress is not None:
             v = rows[epoch_report.model // len(seeds)]
             on_progress(Progress(task_name, v.name, seeds[epoch_report.model % len(seeds)], epoch_report.model,
-                                 len(model_rows), epoch_report, time.perf_counter() - start))
+                                 model_rows.size, epoch_report, time.perf_counter() - start))
 
     result = train.fit(engine, model_rows, datasets["train"], datasets["valid"], {"test": datasets["test"]}, report)
     chance = {name: task.constant_baseline(splits["train"].digits, splits[name].digits) for name in ("valid", "test")}
