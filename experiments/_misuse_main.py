@@ -43,9 +43,11 @@ def main(study: str) -> None:
     out_dir = pathlib.Path(FLAGS.out_dir or f"runs/{study}/{config.task}-{stamp}")
     print(f"{study}: {sum(len(rows) for _, rows in plan)} variants x {config.seeds} seeds -> {out_dir}", flush=True)
     start = time.perf_counter()
-    results = [runner.run_task(config, task, rows, lambda p: print(report.format_progress(p), flush=True))
-               for task, rows in plan]
+    results = []
+    for task, rows in plan:
+        results.append(runner.run_task(config, task, rows, lambda p: print(report.format_progress(p), flush=True)))
+        # after every task, so an interrupted --task=all keeps the tasks it finished
+        report.write_study(out_dir, config, results, time.perf_counter() - start)
     seconds = time.perf_counter() - start
-    report.write_study(out_dir, config, results, seconds)
     print(f"done in {seconds / 60:.1f} min: {out_dir}/report.md, results.json, "
           + ", ".join(f"curves_{task}.png" for task, _ in plan), flush=True)
