@@ -69,7 +69,6 @@ class EngineConfig:
     batch_size: int = 32
     max_epochs: int = 100
     patience: int = 10
-    learning_rate: float = 1e-3
     weight_decay: float = 0.01
     conv_impl: str | None = None
     eval_conv_impl: str | None = None
@@ -181,9 +180,10 @@ def init(config: EngineConfig, key: Array, row: Models) -> tuple[nnx.State, nnx.
 
 def optimizer(config: EngineConfig) -> optax.GradientTransformation:
     """AdamW with PyTorch's defaults (betas 0.9/0.999, eps 1e-8, weight decay 0.01 on every
-    parameter), the learning rate injected so each model can carry its own."""
+    parameter). The learning rate is injected state: `_fit_one` sets each model's own (its row's
+    `learning_rate`, 1e-3 by default) in the optimizer state, so the 1e-3 here is only a placeholder."""
     return optax.inject_hyperparams(optax.adamw)(
-        learning_rate=config.learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=config.weight_decay)
+        learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-8, weight_decay=config.weight_decay)
 
 
 def _switch(index: Array, branches: list[Callable], *args):
