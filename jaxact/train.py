@@ -72,7 +72,7 @@ class EngineConfig:
     weight_decay: float = 0.01
     conv_impl: str | None = None
     eval_conv_impl: str | None = None
-    eval_batch_size: int = 1000
+    eval_batch_size: int = 250  # measured on 2-core CPU, lax.conv forward: 0.14 s per 3,000 images vs 0.22 s at 1,000
     models_in_parallel: int | None = None
 
     def resolved(self) -> "EngineConfig":
