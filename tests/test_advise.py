@@ -137,3 +137,9 @@ def test_cli_exit_codes(args, code, tmp_path):
     assert done.returncode == code, done.stderr[-1000:]
     if code != 2 or "ranking" not in args[0]:
         assert "severity" in done.stdout and "recommended:" in done.stdout
+
+
+def test_default_evidence_comes_from_the_committed_studies(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no runs/ here: the repository's results/ is used
+    finding = jaxact.advise("multiclass", "sigmoid", "bce")[0]
+    assert finding.evidence.startswith("measured: test 11.10 %") and "results/activation_misuse/results.json" in finding.evidence

@@ -7,7 +7,8 @@ the documents' rules before any training, with the evidence for each finding.
 `loss` names (see jaxact.losses): mse, mae, rmse, bce, bce_with_logits, cce (nn.CrossEntropyLoss
 applied to the activated output, as the documents did) and cross_entropy (on logits).
 Evidence: the measured test metric of this combination and of the task's recommended one, from
-the newest misuse-study results.json (runs/*/*/results.json, or `results=` a file or directory),
+the newest misuse-study results.json (runs/, then the repository's results/, or `results=` a file
+or directory),
 else the documents' reported numbers, labelled as such.
 """
 
@@ -77,17 +78,23 @@ def infer_task(labels) -> str:
     return "regression"
 
 
+_COMMITTED_RESULTS = pathlib.Path(__file__).resolve().parents[2] / "results"  # the repository's measured studies
+
+
 def _latest_results(results) -> list[dict]:
-    """Study documents: the given file, the results.json files under a directory, or runs/."""
-    root = pathlib.Path(results) if results else pathlib.Path("runs")
-    files = [root] if root.is_file() else sorted(root.glob("**/results.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    """Study documents: the given file, the results.json files under a directory, else those under
+    runs/ and then the repository's results/ (5-seed runs of both misuse studies)."""
+    roots = [pathlib.Path(results)] if results else [pathlib.Path("runs"), _COMMITTED_RESULTS]
+    files = []
+    for root in roots:  # newest first within each root; your own runs before the committed ones
+        files += [root] if root.is_file() else sorted(root.glob("**/results.json"), key=lambda p: p.stat().st_mtime, reverse=True)
     documents = []
     for path in files:
         try:
             document = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        if document.get("study") in variant_tables.STUDIES:
+        if isinstance(document, dict) and document.get("study") in variant_tables.STUDIES:
             document["_path"] = str(path)
             documents.append(document)
     return documents
