@@ -32,7 +32,7 @@ _FULL_VARIANT = flags.DEFINE_bool("full_variant", True, "Also time one misuse va
 
 def _datasets(task):
     splits = data.make_splits("misuse", seed=0)
-    return {name: train.Dataset(s.images, task.targets(s.digits)) for name, s in splits.items()}
+    return train.Dataset.for_task(task, splits)
 
 
 def time_run(datasets, conv_impl: str, n_models: int, parallel: int, epochs: int) -> dict:

@@ -122,6 +122,11 @@ class Dataset(NamedTuple):
     images: Array
     targets: Array
 
+    @classmethod
+    def for_task(cls, task: tasks.Task, splits: dict) -> dict[str, "Dataset"]:
+        """One Dataset per split (anything with `.images` and `.digits`), targets from `task`'s label map."""
+        return {name: cls(split.images, task.targets(split.digits)) for name, split in splits.items()}
+
 
 @dataclasses.dataclass(frozen=True)
 class EpochReport:

@@ -15,8 +15,7 @@ CE_ON_LOGITS = (train.Objective("cross_entropy", on_logits=True),)
 @pytest.fixture(scope="module")
 def small(mnist_dir):
     splits = data.make_splits("misuse", seed=0, sizes={"train": 1000, "valid": 500}, test_size=2000)
-    as_dataset = lambda s: train.Dataset(s.images, MULTICLASS.targets(s.digits))  # noqa: E731
-    return {name: as_dataset(s) for name, s in splits.items()}
+    return train.Dataset.for_task(MULTICLASS, splits)
 
 
 def _config(**overrides):

@@ -82,7 +82,7 @@ def run_task(config: StudyConfig, task_name: str, rows: list[variant_tables.Vari
     splits = data.make_splits("misuse", seed=config.base_seed,
                               sizes={"train": config.train_size, "valid": config.valid_size},
                               test_size=config.test_size)
-    datasets = {name: train.Dataset(s.images, task.targets(s.digits)) for name, s in splits.items()}
+    datasets = train.Dataset.for_task(task, splits)
     engine = engine_config(config, task_name, rows)
     seeds = [config.base_seed + i for i in range(config.seeds)]
     finals = engine.model.final_activation if isinstance(engine.model.final_activation, tuple) else (engine.model.final_activation,)
