@@ -294,13 +294,16 @@ def write_trials_csv(study, path: pathlib.Path) -> None:
 
 
 def hpo_json(study, config, seconds: float) -> dict:
+    from jaxact.studies.hpo import TRAIN_SECONDS
+
     trials = [{"number": t.number, "state": t.state.name, "value": t.value, "params": t.params, **t.user_attrs}
               for t in study.get_trials(deepcopy=False)]
     complete = [t for t in trials if t["state"] == "COMPLETE"]
     best = max(complete, key=lambda t: t["value"], default=None)
     return {"study": "activation_hpo", "study_name": config.study_name, "config": dataclasses.asdict(config),
             "created": datetime.datetime.now().isoformat(timespec="seconds"), "versions": versions(),
-            "seconds": seconds, "best": best, "trials": trials}
+            "batch_trials": config.resolved_batch(), "seconds": seconds, "study_train_seconds": study.user_attrs.get(TRAIN_SECONDS), "best": best,
+            "trials": trials}
 
 
 def _best_by(complete: list[dict], param: str) -> dict[str, float]:
@@ -311,8 +314,17 @@ def _best_by(complete: list[dict], param: str) -> dict[str, float]:
     return dict(sorted(best.items(), key=lambda kv: -kv[1]))
 
 
+def _ranks(best_by: dict[str, float]) -> dict[str, int]:
+    """Competition ranking: 1 + the number of activations strictly better, so ties share a rank."""
+    return {k: 1 + sum(other > v for other in best_by.values()) for k, v in best_by.items()}
+
+
 def hpo_observations(document: dict) -> list[tuple[str, str, bool | None]]:
-    """The document's three observations, each checked against this run: (claim, evidence, holds)."""
+    """The document's three observations, each checked against this run: (claim, evidence, holds).
+
+    Accuracies differ by whole images, so gaps are also given in images of the HPO-valid set
+    beside one binomial standard error, sqrt(p (1 - p) / n), of the best accuracy.
+    """
     complete = [t for t in document["trials"] if t["state"] == "COMPLETE"]
     high = [t["value"] for t in complete if t["params"]["learning_rate"] >= 0.004]
     low = [t["value"] for t in complete if t["params"]["learning_rate"] < 0.004]
@@ -324,17 +336,27 @@ def hpo_observations(document: dict) -> list[tuple[str, str, bool | None]]:
                     f"lr < 0.004: {len(low)} trials, median {100 * np.median(low):.2f} %, best {100 * max(low):.2f} %", holds))
     else:
         out.append(("learning rate >= 0.004 degrades accuracy", "no trials on one side of 0.004", None))
-    fc = list(_best_by(complete, "fc_activation"))
-    ranks = {name: fc.index(name) + 1 for name in ("tanh", "sigmoid") if name in fc}
+    fc_ranks = _ranks(_best_by(complete, "fc_activation"))
+    ranks = {name: fc_ranks[name] for name in ("tanh", "sigmoid") if name in fc_ranks}
     out.append(("FC tanh and sigmoid rank high (top 3 of 8 by best accuracy)",
-                ", ".join(f"{k} ranks {v} of {len(fc)}" for k, v in ranks.items()) or "not sampled",
+                ", ".join(f"{k} ranks {v} of {len(fc_ranks)}" for k, v in ranks.items()) or "not sampled",
                 bool(ranks) and all(r <= 3 for r in ranks.values()) and len(ranks) == 2))
     conv = _best_by(complete, "conv_activation")
-    order = list(conv)
-    out.append(("conv PReLU is best",
-                (f"prelu ranks {order.index('prelu') + 1} of {len(order)} ({100 * conv['prelu']:.2f} %); best is "
-                 f"{order[0]} ({100 * conv[order[0]]:.2f} %)") if "prelu" in conv else "prelu not sampled",
-                order[:1] == ["prelu"] if "prelu" in conv else None))
+    conv_ranks = _ranks(conv)
+    if "prelu" in conv:
+        top = max(conv.values())
+        leaders = [k for k, r in conv_ranks.items() if r == 1]
+        n = document["config"]["hpo_valid_size"]
+        gap_images = round((top - conv["prelu"]) * n)
+        standard_error = float(np.sqrt(top * (1 - top) / n))
+        evidence = (f"prelu ranks {conv_ranks['prelu']} of {len(conv)} ({100 * conv['prelu']:.2f} %); best "
+                    f"{' and '.join(leaders)} ({100 * top:.2f} %)")
+        if gap_images:
+            evidence += (f": {gap_images} of {n} images ahead, one standard error is {100 * standard_error:.2f} "
+                         f"points ({round(standard_error * n)} images)")
+        out.append(("conv PReLU is best", evidence, conv_ranks["prelu"] == 1))
+    else:
+        out.append(("conv PReLU is best", "prelu not sampled", None))
     return out
 
 
@@ -347,9 +369,11 @@ def hpo_markdown(document: dict) -> str:
     lines = ["# activation HPO (document 001)", "",
              f"{len(complete)} complete trials ({len(document['trials']) - len(complete)} other) of study "
              f"`{document['study_name']}`, TPE (seed {cfg['seed']}, constant liar), batches of "
-             f"{cfg['batch_trials'] or 'backend default'}; train {cfg['train_size']} / valid {cfg['valid_size']} / "
+             f"{document.get('batch_trials') or cfg['batch_trials'] or 'backend default'}; train {cfg['train_size']} / valid {cfg['valid_size']} / "
              f"HPO-valid {cfg['hpo_valid_size']} / test {cfg['test_size'] or 10_000}, patience {cfg['patience']}. "
-             f"Wall time {document['seconds'] / 60:.1f} min on {document['versions']['backend']} (this invocation).", ""]
+             f"Wall time {document['seconds'] / 60:.1f} min on {document['versions']['backend']} (this invocation)"
+             + (f"; {document['study_train_seconds'] / 60:.1f} min of training over all invocations of this study."
+                if document.get("study_train_seconds") else "."), ""]
     if best:
         lines += ["| | conv_activation | fc_activation | learning_rate | HPO-valid | test |", "|---|---|---|---|---|---|",
                   f"| jaxact (trial {best['number']}) | {best['params']['conv_activation']} | {best['params']['fc_activation']} | "
@@ -358,9 +382,10 @@ def hpo_markdown(document: dict) -> str:
                   f"{DOCUMENTED['learning_rate']:.6f} | {100 * DOCUMENTED['hpo_valid']:.2f} % | {100 * DOCUMENTED['test']:.2f} % |", ""]
     for param in ("conv_activation", "fc_activation"):
         best_by = _best_by(complete, param)
+        ranks = _ranks(best_by)
         counts = {k: sum(t["params"][param] == k for t in complete) for k in best_by}
         lines += [f"Best HPO-valid accuracy per {param}:", "", "| rank | activation | best | trials |", "|---|---|---|---|"]
-        lines += [f"| {i + 1} | {k} | {100 * v:.2f} % | {counts[k]} |" for i, (k, v) in enumerate(best_by.items())]
+        lines += [f"| {ranks[k]} | {k} | {100 * v:.2f} % | {counts[k]} |" for k, v in best_by.items()]
         lines.append("")
     lines += ["The documents' observations, checked:", "", "| observation | this run | holds |", "|---|---|---|"]
     for claim, evidence, holds in hpo_observations(document):
@@ -381,6 +406,7 @@ def plot_hpo(study, document: dict, out_dir: pathlib.Path) -> list[str]:
         ax.figure.tight_layout()
         ax.figure.savefig(out_dir / name, dpi=110)
         plt.close(ax.figure)
+        plt.style.use("default")  # optuna's plot switched the global style to ggplot (7 colours)
         written.append(name)
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)

@@ -1,5 +1,6 @@
 """The activation HPO: search space, batched resumable runs, per-model activation selection."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -47,8 +48,10 @@ def test_batched_run_killed_after_first_batch_resumes_without_repeats(tmp_path, 
     with pytest.raises(_Killed):
         hpo.run(config, kill_after_first)
     assert len(_complete(storage, "killed")) == 3
+    first_seconds = optuna.load_study(study_name="killed", storage=storage).user_attrs[hpo.TRAIN_SECONDS]
     batches = []
     study = hpo.run(config, batches.append)
+    assert study.user_attrs[hpo.TRAIN_SECONDS] > first_seconds > 0
     assert [b.complete for b in batches] == [6]
     complete = _complete(storage, "killed")
     assert sorted(t.number for t in complete) == list(range(6))
@@ -63,7 +66,9 @@ def test_batched_run_killed_after_first_batch_resumes_without_repeats(tmp_path, 
     assert (out / "optimization_history.png").read_bytes().startswith(b"\x89PNG")
     assert len(json.loads((out / "results.json").read_text())["trials"]) == 6
     assert len((out / "trials.csv").read_text().strip().splitlines()) == 7
-    assert "| documents | prelu | relu | 0.001988 | 97.94 % | 98.02 % |" in (out / "report.md").read_text()
+    markdown = (out / "report.md").read_text()
+    assert "| documents | prelu | relu | 0.001988 | 97.94 % | 98.02 % |" in markdown
+    assert "min of training over all invocations of this study" in markdown
     assert document["best"]["value"] == max(t.value for t in complete)
 
 
@@ -80,10 +85,22 @@ def test_trials_left_running_by_a_killed_run_are_finished_not_repeated(tmp_path,
     assert len({tuple(sorted(t.params.items())) for t in complete}) == 4
 
 
+def test_a_trials_result_does_not_depend_on_the_batch_size(tmp_path, mnist_dir):
+    """The first trials are the sampler's random start-up, so K = 1 and K = 3 propose the same ones."""
+    by_batch = {}
+    for k in (1, 3):
+        config = hpo.HPOConfig(storage=f"sqlite:///{tmp_path}/k{k}.db", study_name=f"k{k}", **{**TINY, "trials": 3,
+                                                                                             "batch_trials": k})
+        hpo.run(config)
+        by_batch[k] = [(t.number, t.params, t.value, t.user_attrs["test"], t.user_attrs["epochs"])
+                       for t in sorted(_complete(config.storage, f"k{k}"), key=lambda t: t.number)]
+    assert by_batch[1] == by_batch[3]
+
+
 def test_activation_selected_by_index_equals_the_fixed_configuration(mnist_dir):
     task = tasks.get_task("multiclass")
     splits = data.make_splits("hpo", seed=0, sizes={"train": 200, "valid": 100, "hpo_valid": 100}, test_size=100)
-    ds = {n: train.Dataset(s.images, task.targets(s.digits)) for n, s in splits.items()}
+    ds = train.Dataset.for_task(task, splits)
     names = list(activations.HPO_NAMES)
     chosen = [("elu", "tanh", 2e-3), ("prelu", "sigmoid", 1e-3)]
     switched = train.fit(
@@ -98,3 +115,29 @@ def test_activation_selected_by_index_equals_the_fixed_configuration(mnist_dir):
             train.Models.build(seed=[3 + i], learning_rate=lr), ds["train"], ds["valid"], {"hpo_valid": ds["hpo_valid"]})
         np.testing.assert_allclose(switched.train_loss[i], alone.train_loss[0], rtol=2e-4)
         assert abs(switched.evaluations["hpo_valid"][i] - alone.evaluations["hpo_valid"][0]) <= 0.02
+
+
+def _trial(number, conv, fc, lr, value):
+    return {"number": number, "state": "COMPLETE", "value": value,
+            "params": {"conv_activation": conv, "fc_activation": fc, "learning_rate": lr}}
+
+
+def test_observations_share_ranks_on_ties_and_give_gaps_in_images():
+    document = {"config": {"hpo_valid_size": 5000}, "trials": [
+        _trial(0, "leaky_relu_0.01", "tanh", 1e-3, 0.9762), _trial(1, "leaky_relu_0.1", "sigmoid", 1e-3, 0.9762),
+        _trial(2, "prelu", "sigmoid", 2e-3, 0.9756), _trial(3, "relu", "relu", 5e-3, 0.90),
+        _trial(4, "elu", "elu", 8e-3, 0.95), _trial(5, "prelu", "relu", 6e-4, 0.9700)]}
+    lr, fc, conv = report.hpo_observations(document)
+    assert lr[2] is True and "lr >= 0.004: 2 trials, median 92.50 %" in lr[1]
+    assert fc == ("FC tanh and sigmoid rank high (top 3 of 8 by best accuracy)", "tanh ranks 1 of 4, sigmoid ranks 1 of 4",
+                  True)
+    assert conv[2] is False
+    assert conv[1] == ("prelu ranks 3 of 5 (97.56 %); best leaky_relu_0.01 and leaky_relu_0.1 (97.62 %): 3 of 5000 "
+                       "images ahead, one standard error is 0.22 points (11 images)")
+    document["trials"].append(_trial(6, "prelu", "tanh", 1e-3, 0.9762))
+    assert report.hpo_observations(document)[2][2] is True
+    markdown = report.hpo_markdown({**document, "study_name": "s", "seconds": 60.0, "versions": {"backend": "cpu"},
+                                    "best": {**document["trials"][0], "test": 0.98},
+                                    "config": dataclasses.asdict(hpo.HPOConfig())})
+    assert "| 1 | prelu | 97.62 % | 3 |" in markdown and "| 1 | leaky_relu_0.01 | 97.62 % | 1 |" in markdown
+    assert "Wall time 1.0 min on cpu (this invocation)." in markdown

@@ -30,6 +30,7 @@ SEARCH_SPACE = {
     "fc_activation": activations.HPO_NAMES,
     "learning_rate": (5e-4, 1e-2),  # log-uniform
 }
+TRAIN_SECONDS = "train_seconds"  # study user attribute: seconds spent in batches, summed over invocations
 DOCUMENTED = {"conv_activation": "prelu", "fc_activation": "relu", "learning_rate": 0.001988,
               "hpo_valid": 0.9794, "test": 0.9802}
 
@@ -98,7 +99,7 @@ def _datasets(config: HPOConfig):
     task = tasks.get_task("multiclass")
     splits = data.make_splits("hpo", seed=config.seed, test_size=config.test_size, sizes={
         "train": config.train_size, "valid": config.valid_size, "hpo_valid": config.hpo_valid_size})
-    return {name: train.Dataset(s.images, task.targets(s.digits)) for name, s in splits.items()}
+    return train.Dataset.for_task(task, splits)
 
 
 def train_trials(config: HPOConfig, numbers: list[int], params: list[dict], datasets) -> train.FitResult:
@@ -150,9 +151,12 @@ def run(config: HPOConfig, on_batch: Callable[[BatchProgress], None] | None = No
         else:
             asked = [study.ask() for _ in range(min(batch_size, config.trials - complete))]
             numbers, params = [t.number for t in asked], [suggest(t) for t in asked]
+        batch_start = time.perf_counter()
         result = train_trials(config, numbers, params, datasets)
         for i, number in enumerate(numbers):
             _tell(study, number, result, i)
+        # Kept in the study so that a resumed study's report can give the time of all its invocations.
+        study.set_user_attr(TRAIN_SECONDS, study.user_attrs.get(TRAIN_SECONDS, 0.0) + time.perf_counter() - batch_start)
         batch += 1
         if on_batch is not None:
             done = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
