@@ -27,6 +27,8 @@ _TRAIN = flags.DEFINE_integer("train_size", 3_000, "Training images.")
 _VALID = flags.DEFINE_integer("valid_size", 2_000, "Per-epoch validation images.")
 _HPO_VALID = flags.DEFINE_integer("hpo_valid_size", 5_000, "HPO-valid images (the objective).")
 _TEST = flags.DEFINE_integer("test_size", None, "Test images (default all 10,000).")
+_PARALLEL = flags.DEFINE_integer("models_in_parallel", None, "Trials of a batch vmapped together (default: 1 on CPU, "
+                                 "i.e. one after another in the same program; the whole batch on GPU).")
 _ON_LOGITS = flags.DEFINE_bool("loss_on_logits", False, "Cross-entropy on logits instead of the documents' double softmax.")
 
 
@@ -36,7 +38,7 @@ def main(argv):
         trials=_TRIALS.value, batch_trials=_BATCH.value, storage=_STORAGE.value, study_name=_NAME.value,
         seed=_SEED.value, max_epochs=_MAX_EPOCHS.value, patience=_PATIENCE.value, train_size=_TRAIN.value,
         valid_size=_VALID.value, hpo_valid_size=_HPO_VALID.value, test_size=_TEST.value,
-        loss_on_logits=_ON_LOGITS.value)
+        loss_on_logits=_ON_LOGITS.value, models_in_parallel=_PARALLEL.value)
     if config.storage.startswith("sqlite:///"):
         pathlib.Path(config.storage[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     out_dir = pathlib.Path(_OUT.value or f"runs/activation_hpo/{config.study_name}")
