@@ -2,6 +2,11 @@
 
 import dataclasses
 import json
+import os
+import socket
+import subprocess
+import time
+import types
 
 import numpy as np
 import optuna
@@ -83,6 +88,42 @@ def test_trials_left_running_by_a_killed_run_are_finished_not_repeated(tmp_path,
     assert [t.number for t in complete] == [0, 1, 2, 3]
     assert [t.params for t in complete[:2]] == orphan_params
     assert len({tuple(sorted(t.params.items())) for t in complete}) == 4
+
+
+def test_another_live_workers_trial_is_left_to_it_and_taken_over_when_it_dies(tmp_path, mnist_dir):
+    storage = f"sqlite:///{tmp_path}/study.db"
+    config = hpo.HPOConfig(storage=storage, study_name="shared", **{**TINY, "trials": 3, "batch_trials": 2})
+    theirs = hpo.load_study(config).ask()
+    their_params = hpo.suggest(theirs)
+    worker = subprocess.Popen(["sleep", "600"])
+    try:
+        theirs.set_user_attr(hpo.OWNER, f"{socket.gethostname()}:{worker.pid}")
+        theirs.set_user_attr(hpo.HEARTBEAT, time.time())
+        hpo.run(config)
+        states = [t.state.name for t in optuna.load_study(study_name="shared", storage=storage).get_trials()]
+        assert states == ["RUNNING", "COMPLETE", "COMPLETE"]  # 3 wanted, 1 in flight elsewhere: asked 2
+    finally:
+        worker.kill()
+        worker.wait()
+    hpo.run(config)
+    complete = sorted(_complete(storage, "shared"), key=lambda t: t.number)
+    assert [t.number for t in complete] == [0, 1, 2]
+    assert complete[0].params == their_params
+    assert complete[0].user_attrs[hpo.OWNER] == f"{socket.gethostname()}:{os.getpid()}"
+
+
+def test_which_running_trials_are_abandoned():
+    now = time.time()
+    here = socket.gethostname()
+    trial = lambda **attrs: types.SimpleNamespace(user_attrs=attrs)  # noqa: E731
+    assert hpo.is_abandoned(trial(), now)  # asked outside `run`
+    assert hpo.is_abandoned(trial(owner=f"{here}:{os.getpid()}", heartbeat=now), now)  # this process's, from a run that raised
+    assert not hpo.is_abandoned(trial(owner=f"elsewhere:{os.getpid()}", heartbeat=now - 60), now)
+    assert hpo.is_abandoned(trial(owner=f"elsewhere:{os.getpid()}", heartbeat=now - hpo.STALE_SECONDS - 1), now)
+    assert not hpo.is_abandoned(trial(owner=f"{here}:{os.getppid()}", heartbeat=now), now)  # a live process here
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    assert hpo.is_abandoned(trial(owner=f"{here}:{finished.pid}", heartbeat=now), now)  # its process is gone
 
 
 def test_a_trials_result_does_not_depend_on_the_batch_size(tmp_path, mnist_dir):

@@ -16,9 +16,13 @@ which batch it ran in; batching changes only what the TPE sampler knew when it p
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
+import socket
+import threading
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import optuna
@@ -31,6 +35,10 @@ SEARCH_SPACE = {
     "learning_rate": (5e-4, 1e-2),  # log-uniform
 }
 TRAIN_SECONDS = "train_seconds"  # study user attribute: seconds spent in batches, summed over invocations
+OWNER = "owner"  # trial user attribute: "host:pid" of the process training the trial
+HEARTBEAT = "heartbeat"  # trial user attribute: unix time, refreshed while the trial trains
+HEARTBEAT_SECONDS = 60.0
+STALE_SECONDS = 600.0
 DOCUMENTED = {"conv_activation": "prelu", "fc_activation": "relu", "learning_rate": 0.001988,
               "hpo_valid": 0.9794, "test": 0.9802}
 
@@ -114,25 +122,86 @@ def train_trials(config: HPOConfig, numbers: list[int], params: list[dict], data
                      {"hpo_valid": datasets["hpo_valid"], "test": datasets["test"]})
 
 
+def _set_trial_attrs(study: optuna.Study, trial_number: int, attrs: dict) -> bool:
+    """Sets user attributes of a trial by number; False (nothing set) if it has already finished,
+    e.g. told by another worker that took it over."""
+    storage = study._storage  # Optuna has no public setter for a trial known only by number
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, trial_number)
+    if storage.get_trial(trial_id).state.is_finished():
+        return False
+    for key, value in attrs.items():
+        storage.set_trial_user_attr(trial_id, key, value)
+    return True
+
+
+def _this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def is_abandoned(trial: optuna.trial.FrozenTrial, now: float) -> bool:
+    """Whether a RUNNING trial is nobody's: asked outside `run`, left by this process (a run that
+    raised), left by a dead process on this host, or silent for STALE_SECONDS (a worker on
+    another machine that died). Another live worker's trials are left to it."""
+    owner = trial.user_attrs.get(OWNER)
+    if owner is None or owner == _this_process():
+        return True
+    if now - trial.user_attrs.get(HEARTBEAT, 0.0) > STALE_SECONDS:
+        return True
+    host, pid = owner.rsplit(":", 1)
+    return host == socket.gethostname() and not _process_alive(int(pid))
+
+
+@contextlib.contextmanager
+def _heartbeat(study: optuna.Study, numbers: list[int]) -> Iterator[None]:
+    """Claims the trials for this process and refreshes their heartbeat while the body runs."""
+    for number in numbers:
+        _set_trial_attrs(study, number, {OWNER: _this_process(), HEARTBEAT: time.time()})
+    stop = threading.Event()
+
+    def beat():
+        while not stop.wait(HEARTBEAT_SECONDS):
+            for number in numbers:
+                _set_trial_attrs(study, number, {HEARTBEAT: time.time()})
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _tell(study: optuna.Study, trial_number: int, result: train.FitResult, i: int) -> None:
     attrs = {"valid_best": float(result.best_valid[i]), "best_epoch": int(result.best_epoch[i]) + 1,
              "epochs": int(result.epochs[i]), "test": float(result.evaluations["test"][i]),
              "diverged": bool(result.diverged[i])}
-    trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, trial_number)
-    for key, value in attrs.items():
-        study._storage.set_trial_user_attr(trial_id, key, value)
+    if not _set_trial_attrs(study, trial_number, attrs):
+        return
     value = float(result.evaluations["hpo_valid"][i])
     if np.isfinite(value):
-        study.tell(trial_number, value)
+        study.tell(trial_number, value, skip_if_finished=True)
     else:
-        study.tell(trial_number, state=optuna.trial.TrialState.FAIL)
+        study.tell(trial_number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
 
 
 def run(config: HPOConfig, on_batch: Callable[[BatchProgress], None] | None = None) -> optuna.Study:
     """Runs (or resumes) the study until `config.trials` trials are complete.
 
-    Trials left RUNNING by a killed run are trained again with their own parameters and told,
-    so nothing finished is lost and nothing is repeated.
+    Abandoned RUNNING trials (see `is_abandoned`: a killed run's) are trained again with their
+    own parameters and told, so nothing finished is lost and nothing is repeated. Several workers
+    may share one study: each asks only for trials that nobody else is training, and leaves when
+    complete + others' running trials reach `config.trials`.
     """
     study = load_study(config)
     datasets = _datasets(config)
@@ -142,17 +211,21 @@ def run(config: HPOConfig, on_batch: Callable[[BatchProgress], None] | None = No
     while True:
         trials = study.get_trials(deepcopy=False)
         complete = sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
-        orphans = [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
-        if complete >= config.trials and not orphans:
-            break
-        if orphans:
-            chosen = orphans[:batch_size]
+        running = [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+        now = time.time()
+        abandoned = [t for t in running if is_abandoned(t, now)]
+        if abandoned:
+            chosen = abandoned[:batch_size]
             numbers, params = [t.number for t in chosen], [dict(t.params) for t in chosen]
         else:
-            asked = [study.ask() for _ in range(min(batch_size, config.trials - complete))]
+            wanted = min(batch_size, config.trials - complete - len(running))
+            if wanted <= 0:
+                break
+            asked = [study.ask() for _ in range(wanted)]
             numbers, params = [t.number for t in asked], [suggest(t) for t in asked]
         batch_start = time.perf_counter()
-        result = train_trials(config, numbers, params, datasets)
+        with _heartbeat(study, numbers):
+            result = train_trials(config, numbers, params, datasets)
         for i, number in enumerate(numbers):
             _tell(study, number, result, i)
         # Kept in the study so that a resumed study's report can give the time of all its invocations.
