@@ -112,6 +112,13 @@ def test_another_live_workers_trial_is_left_to_it_and_taken_over_when_it_dies(tm
     assert complete[0].user_attrs[hpo.OWNER] == f"{socket.gethostname()}:{os.getpid()}"
 
 
+def test_two_workers_starting_together_propose_different_trials(tmp_path):
+    config = hpo.HPOConfig(storage=f"sqlite:///{tmp_path}/study.db", study_name="workers")
+    first, second = hpo.load_study(config), hpo.load_study(config)  # both see 0 trials
+    proposals = [hpo.ask(study, config)[1] for study in (first, second, first, second)]
+    assert len({tuple(sorted(p.items())) for p in proposals}) == 4
+
+
 def test_which_running_trials_are_abandoned():
     now = time.time()
     here = socket.gethostname()

@@ -92,15 +92,28 @@ def engine_config(config: HPOConfig) -> train.EngineConfig:
         max_epochs=config.max_epochs, patience=config.patience, models_in_parallel=config.models_in_parallel)
 
 
+def sampler(config: HPOConfig, trial_number: int) -> optuna.samplers.TPESampler:
+    return optuna.samplers.TPESampler(seed=config.seed + trial_number, constant_liar=True)
+
+
 def load_study(config: HPOConfig) -> optuna.Study:
-    """Creates or loads the study. A resumed sampler is seeded with `seed + trials so far`: a fresh
-    sampler with the original seed would replay the first random (startup) proposals and repeat
-    finished trials."""
+    """Creates or loads the study (its sampler is replaced per trial by `ask`)."""
     study = optuna.create_study(storage=config.storage, study_name=config.study_name, direction="maximize",
                                 load_if_exists=True)
-    study.sampler = optuna.samplers.TPESampler(seed=config.seed + len(study.get_trials(deepcopy=False)),
-                                               constant_liar=True)
+    study.sampler = sampler(config, len(study.get_trials(deepcopy=False)))
     return study
+
+
+def ask(study: optuna.Study, config: HPOConfig) -> tuple[optuna.Trial, dict]:
+    """A new trial and its parameters, sampled by TPE seeded with `seed + trial.number`.
+
+    Seeding by trial number rather than once per process: a resumed run would otherwise replay the
+    first random (start-up) proposals, and two workers starting together would propose the same
+    trials. Each trial's proposal depends only on the seed, its number and the trials before it.
+    """
+    trial = study.ask()  # TPE samples independently at `suggest_*`, so the sampler set now is the one used
+    study.sampler = sampler(config, trial.number)
+    return trial, suggest(trial)
 
 
 def _datasets(config: HPOConfig):
@@ -221,8 +234,8 @@ def run(config: HPOConfig, on_batch: Callable[[BatchProgress], None] | None = No
             wanted = min(batch_size, config.trials - complete - len(running))
             if wanted <= 0:
                 break
-            asked = [study.ask() for _ in range(wanted)]
-            numbers, params = [t.number for t in asked], [suggest(t) for t in asked]
+            asked = [ask(study, config) for _ in range(wanted)]
+            numbers, params = [t.number for t, _ in asked], [p for _, p in asked]
         batch_start = time.perf_counter()
         with _heartbeat(study, numbers):
             result = train_trials(config, numbers, params, datasets)
