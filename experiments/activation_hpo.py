@@ -34,11 +34,14 @@ _ON_LOGITS = flags.DEFINE_bool("loss_on_logits", False, "Cross-entropy on logits
 
 def main(argv):
     del argv
-    config = hpo.HPOConfig(
-        trials=_TRIALS.value, batch_trials=_BATCH.value, storage=_STORAGE.value, study_name=_NAME.value,
-        seed=_SEED.value, max_epochs=_MAX_EPOCHS.value, patience=_PATIENCE.value, train_size=_TRAIN.value,
-        valid_size=_VALID.value, hpo_valid_size=_HPO_VALID.value, test_size=_TEST.value,
-        loss_on_logits=_ON_LOGITS.value, models_in_parallel=_PARALLEL.value)
+    try:
+        config = hpo.HPOConfig(
+            trials=_TRIALS.value, batch_trials=_BATCH.value, storage=_STORAGE.value, study_name=_NAME.value,
+            seed=_SEED.value, max_epochs=_MAX_EPOCHS.value, patience=_PATIENCE.value, train_size=_TRAIN.value,
+            valid_size=_VALID.value, hpo_valid_size=_HPO_VALID.value, test_size=_TEST.value,
+            loss_on_logits=_ON_LOGITS.value, models_in_parallel=_PARALLEL.value)
+    except ValueError as error:
+        sys.exit(f"error: {error}")
     if config.storage.startswith("sqlite:///"):
         pathlib.Path(config.storage[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     out_dir = pathlib.Path(_OUT.value or f"runs/activation_hpo/{config.study_name}")

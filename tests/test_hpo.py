@@ -119,6 +119,19 @@ def test_two_workers_starting_together_propose_different_trials(tmp_path):
     assert len({tuple(sorted(p.items())) for p in proposals}) == 4
 
 
+def test_a_study_refuses_to_resume_with_other_trial_settings(tmp_path):
+    config = hpo.HPOConfig(storage=f"sqlite:///{tmp_path}/study.db", study_name="fixed", **TINY)
+    hpo.load_study(config)
+    hpo.load_study(dataclasses.replace(config, trials=12, batch_trials=4))  # not trial settings: fine
+    with pytest.raises(ValueError, match=r"study 'fixed' was trained with max_epochs=2 \(now 3\), "
+                                         r"train_size=200 \(now 300\): rerun with those flags"):
+        hpo.load_study(dataclasses.replace(config, train_size=300, max_epochs=3))
+    legacy = optuna.create_study(storage=config.storage, study_name="legacy")  # trials, no settings kept
+    legacy.enqueue_trial({"conv_activation": "relu"})
+    legacy.ask()
+    assert hpo.SETTINGS not in hpo.load_study(dataclasses.replace(config, study_name="legacy")).user_attrs
+
+
 def test_which_running_trials_are_abandoned():
     now = time.time()
     here = socket.gethostname()

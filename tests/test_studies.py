@@ -125,6 +125,8 @@ def test_entrypoint_smoke_run_writes_json_markdown_and_png(module, task, tmp_pat
     ("experiments.misuse", ["--task=ranking"], "unknown task 'ranking'"),
     ("experiments.loss_misuse", ["--task=regression"], "task 'regression' is not part of loss_misuse"),
     ("experiments.misuse", ["--task=binary", "--variants=softmax+hinge"], "unknown variant(s) softmax+hinge"),
+    ("experiments.activation_hpo", ["--storage=nosuchdb://host/db"], "cannot open storage 'nosuchdb://host/db'"),
+    ("experiments.activation_hpo", ["--batch_trials=0"], "batch_trials must be at least 1, got 0"),
 ])
 def test_bad_input_is_one_line_nonzero_and_writes_nothing(module, args, message, tmp_path):
     out = tmp_path / "never"

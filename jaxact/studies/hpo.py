@@ -26,6 +26,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 import optuna
+import sqlalchemy
 
 from jaxact import activations, data, models, tasks, train
 
@@ -34,6 +35,7 @@ SEARCH_SPACE = {
     "fc_activation": activations.HPO_NAMES,
     "learning_rate": (5e-4, 1e-2),  # log-uniform
 }
+SETTINGS = "trial_settings"  # study user attribute: HPOConfig.trial_settings() of its first run
 TRAIN_SECONDS = "train_seconds"  # study user attribute: seconds spent in batches, summed over invocations
 OWNER = "owner"  # trial user attribute: "host:pid" of the process training the trial
 HEARTBEAT = "heartbeat"  # trial user attribute: unix time, refreshed while the trial trains
@@ -67,6 +69,18 @@ class HPOConfig:
     loss_on_logits: bool = False
     models_in_parallel: int | None = None
 
+    def __post_init__(self):
+        for name in ("trials", "batch_trials", "max_epochs", "patience", "train_size", "valid_size", "hpo_valid_size",
+                     "test_size", "models_in_parallel"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+
+    def trial_settings(self) -> dict:
+        """What a trial's result depends on besides its parameters: fixed for the life of a study."""
+        return {name: getattr(self, name) for name in ("seed", "max_epochs", "patience", "train_size", "valid_size",
+                                                         "hpo_valid_size", "test_size", "loss_on_logits")}
+
     def resolved_batch(self) -> int:
         import jax
 
@@ -97,9 +111,25 @@ def sampler(config: HPOConfig, trial_number: int) -> optuna.samplers.TPESampler:
 
 
 def load_study(config: HPOConfig) -> optuna.Study:
-    """Creates or loads the study (its sampler is replaced per trial by `ask`)."""
-    study = optuna.create_study(storage=config.storage, study_name=config.study_name, direction="maximize",
-                                load_if_exists=True)
+    """Creates or loads the study (its sampler is replaced per trial by `ask`).
+
+    The study keeps the settings its trials were trained with; loading it with other ones is an
+    error, since its trials would no longer be comparable."""
+    try:
+        study = optuna.create_study(storage=config.storage, study_name=config.study_name, direction="maximize",
+                                    load_if_exists=True)
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError) as error:
+        raise ValueError(f"cannot open storage {config.storage!r} ({type(error).__name__}: {error}); give an "
+                         "SQLAlchemy URL such as sqlite:///runs/hpo/study.db, with its driver installed") from None
+    settings = config.trial_settings()
+    stored = study.user_attrs.get(SETTINGS)
+    if stored is None:
+        if not study.get_trials(deepcopy=False):  # a study from before settings were kept: nothing to hold it to
+            study.set_user_attr(SETTINGS, settings)
+    elif stored != settings:
+        changed = ", ".join(f"{k}={stored.get(k)} (now {v})" for k, v in settings.items() if stored.get(k) != v)
+        raise ValueError(f"study {config.study_name!r} was trained with {changed}: rerun with those flags, or give "
+                         "another --study_name")
     study.sampler = sampler(config, len(study.get_trials(deepcopy=False)))
     return study
 
