@@ -302,8 +302,8 @@ def hpo_json(study, config, seconds: float) -> dict:
     best = max(complete, key=lambda t: t["value"], default=None)
     return {"study": "activation_hpo", "study_name": config.study_name, "config": dataclasses.asdict(config),
             "created": datetime.datetime.now().isoformat(timespec="seconds"), "versions": versions(),
-            "batch_trials": config.resolved_batch(), "seconds": seconds, "study_train_seconds": study.user_attrs.get(TRAIN_SECONDS), "best": best,
-            "trials": trials}
+            "batch_trials": config.resolved_batch(), "seconds": seconds,
+            "study_train_seconds": study.user_attrs.get(TRAIN_SECONDS), "best": best, "trials": trials}
 
 
 def _best_by(complete: list[dict], param: str) -> dict[str, float]:
@@ -369,7 +369,8 @@ def hpo_markdown(document: dict) -> str:
     lines = ["# activation HPO (document 001)", "",
              f"{len(complete)} complete trials ({len(document['trials']) - len(complete)} other) of study "
              f"`{document['study_name']}`, TPE (seed {cfg['seed']}, constant liar), batches of "
-             f"{document.get('batch_trials') or cfg['batch_trials'] or 'backend default'}; train {cfg['train_size']} / valid {cfg['valid_size']} / "
+             f"{document.get('batch_trials') or cfg['batch_trials'] or 'backend default'}; "
+             f"train {cfg['train_size']} / valid {cfg['valid_size']} / "
              f"HPO-valid {cfg['hpo_valid_size']} / test {cfg['test_size'] or 10_000}, patience {cfg['patience']}. "
              f"Wall time {document['seconds'] / 60:.1f} min on {document['versions']['backend']} (this invocation)"
              + (f"; {document['study_train_seconds'] / 60:.1f} min of training over all invocations of this study."
