@@ -117,7 +117,7 @@ def load_study(config: HPOConfig) -> optuna.Study:
     error, since its trials would no longer be comparable."""
     try:
         study = optuna.create_study(storage=config.storage, study_name=config.study_name, direction="maximize",
-                                    load_if_exists=True)
+                                    sampler=sampler(config, 0), load_if_exists=True)
     except (sqlalchemy.exc.SQLAlchemyError, ImportError) as error:
         raise ValueError(f"cannot open storage {config.storage!r} ({type(error).__name__}: {error}); give an "
                          "SQLAlchemy URL such as sqlite:///runs/hpo/study.db, with its driver installed") from None
@@ -130,7 +130,6 @@ def load_study(config: HPOConfig) -> optuna.Study:
         changed = ", ".join(f"{k}={stored.get(k)} (now {v})" for k, v in settings.items() if stored.get(k) != v)
         raise ValueError(f"study {config.study_name!r} was trained with {changed}: rerun with those flags, or give "
                          "another --study_name")
-    study.sampler = sampler(config, len(study.get_trials(deepcopy=False)))
     return study
 
 
