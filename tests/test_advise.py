@@ -12,10 +12,8 @@ import numpy as np
 import pytest
 
 import jaxact
-import importlib
-from jaxact import losses, tasks
-
-advisor = importlib.import_module("jaxact.advise")  # the package; `jaxact.advise` is the function
+from jaxact import advisor, losses, tasks
+from jaxact.advisor import rules
 from jaxact.studies import variants
 
 # (task, final activation, loss, loss on logits) -> the most severe finding expected
@@ -58,7 +56,7 @@ def test_documented_combinations(case, severity, tmp_path):
     task, final, loss, on_logits = case
     findings = jaxact.advise(task, final, loss, loss_on_logits=on_logits, results=tmp_path)
     assert advisor.SEVERITIES[advisor.exit_code(findings)] == severity, findings
-    assert all(f.reason and f.recommended and f.evidence for f in findings)
+    assert all(f.reason and f.fix and f.evidence and (f.rule in rules.RULES or f.rule == "ok") for f in findings)
 
 
 def test_every_row_of_the_study_tables_is_covered():
@@ -69,13 +67,14 @@ def test_every_row_of_the_study_tables_is_covered():
 
 
 def test_recommended_combination_of_each_task_is_ok(tmp_path):
-    for task, (final, loss, _) in advisor.RECOMMENDED.items():
-        assert [f.severity for f in jaxact.advise(task, final, loss, results=tmp_path)] == ["ok"]
+    for task, (_, final, loss, on_logits, _) in rules.RECOMMENDED_VARIANT.items():
+        findings = jaxact.advise(task, final, loss, loss_on_logits=on_logits, results=tmp_path)
+        assert [f.severity for f in findings] == ["ok"], findings
 
 
 def test_evidence_falls_back_to_the_documents_then_uses_measurements(tmp_path):
     finding = jaxact.advise("multiclass", "sigmoid", "bce", results=tmp_path)[0]
-    assert finding.evidence.startswith("documents (one seed)") and "11.35 %" in finding.evidence
+    assert finding.evidence.startswith("documents (one seed) on multiclass") and "11.35 %" in finding.evidence
     assert "97.31 %" in finding.evidence
 
 
@@ -87,7 +86,7 @@ def test_task_inference_on_mnist_labels(misuse_splits):
     assert advisor.infer_task(np.random.default_rng(0).normal(size=100)) == "regression"
     assert advisor.infer_task(np.random.default_rng(0).random(100)) == "probability"
     findings = jaxact.advise(labels=tasks.get_task("regression").targets(digits), final_activation="identity", loss="mse")
-    assert any("not standardized" in f.reason for f in findings)
+    assert "unscaled-regression-targets" in [f.rule for f in findings]
 
 
 def test_unknown_names_fail_clearly():
@@ -132,15 +131,37 @@ def test_guard_off_traces_nothing():
 ])
 def test_cli_exit_codes(args, code, tmp_path):
     env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
-    done = subprocess.run([sys.executable, "-m", "jaxact.advise", *args, f"--results={tmp_path}"],
+    done = subprocess.run([sys.executable, "-m", "jaxact.advisor", *args, f"--results={tmp_path}"],
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert done.returncode == code, done.stderr[-1000:]
     if code != 2 or "ranking" not in args[0]:
-        assert "severity" in done.stdout and "recommended:" in done.stdout
+        assert "fix:" in done.stdout and "evidence:" in done.stdout
 
 
-def test_default_evidence_comes_from_the_committed_studies(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # no runs/ here: the repository's results/ is used
+def test_default_evidence_is_packaged_from_the_committed_studies(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no runs/ here: the measurements packaged with jaxact are used
     finding = jaxact.advise("multiclass", "sigmoid", "bce")[0]
-    assert finding.evidence.startswith("measured: test 11.10 %") and "/results/" in finding.evidence
+    assert finding.evidence.startswith("measured on multiclass: test 11.10 %"), finding.evidence
     assert finding.evidence.endswith("_misuse/results.json)")
+
+
+def test_packaged_evidence_matches_the_committed_results():
+    """evidence.json is derived from results/: regenerate it with the studies (see README)."""
+    import json
+    import pathlib
+
+    results = pathlib.Path(__file__).resolve().parents[1] / "results"
+    assert json.loads(rules.PACKAGED_EVIDENCE.read_text()) == rules.evidence_documents(results)
+
+
+@pytest.mark.parametrize("optax_name, pytorch_name, ours", [
+    ("softmax_cross_entropy", "CrossEntropyLoss", "cce"),
+    ("softmax_cross_entropy_with_integer_labels", "nn.CrossEntropyLoss", "cce"),
+    ("sigmoid_binary_cross_entropy", "BCEWithLogitsLoss", "bce_with_logits"),
+    ("squared_error", "MSELoss", "mse"),
+])
+def test_optax_and_pytorch_loss_names(optax_name, pytorch_name, ours, tmp_path):
+    for task, final in (("multiclass", "softmax"), ("multilabel", "sigmoid"), ("binary", "softmax")):
+        expected = jaxact.advise(task, final, ours, results=tmp_path)
+        assert jaxact.advise(task, final, optax_name, results=tmp_path) == expected
+        assert jaxact.advise(task, final, pytorch_name, results=tmp_path) == expected
