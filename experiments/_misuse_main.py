@@ -1,53 +1,78 @@
-"""Shared absl main of the two misuse studies (flags -> jaxact.studies -> jaxact.report)."""
+"""Shared absl main of the two misuse studies: flags -> jaxact.studies.misuse -> report.
+
+The units (variant x seed) live in a study storage under --out_dir; workers (one per core by
+default) train them; the report is built from the storage. Run the same command again to resume.
+"""
 
 from __future__ import annotations
 
-import datetime
-import pathlib
-import sys
+import dataclasses
 import time
 
 from absl import flags
 
-from jaxact import report
-from jaxact.studies import runner
+from experiments import _flags, _study_main
+from jaxact import reporting, scheduler, tasks
+from jaxact.studies.misuse import report, study
 
 FLAGS = flags.FLAGS
 
 
-def define_flags(study: str, default_task: str) -> None:
-    flags.DEFINE_string("task", default_task, "Task name, or 'all'.")
-    flags.DEFINE_integer("seeds", 5, "Seeds per variant (model init and shuffling).")
-    flags.DEFINE_integer("seed", 0, "Base seed: seeds are seed, seed+1, ...; also the data split seed.")
-    flags.DEFINE_string("out_dir", None, f"Output directory (default runs/{study}/<task>-<timestamp>/).")
-    flags.DEFINE_integer("max_epochs", 100, "Epoch cap per model.")
-    flags.DEFINE_integer("patience", 10, "Early-stopping patience (epochs without strict improvement).")
-    flags.DEFINE_integer("train_size", 2_000, "Training images (prefix of the seeded 2,000).")
-    flags.DEFINE_integer("valid_size", 3_000, "Per-epoch validation images (prefix of the seeded 3,000).")
-    flags.DEFINE_integer("test_size", None, "Test images (default all 10,000; smaller for smoke runs).")
-    flags.DEFINE_list("variants", None, "Only these variant names (default all of the task).")
-    flags.DEFINE_integer("models_in_parallel", None, "Models vmapped together (default: 1 on CPU, 64 on GPU).")
+def define_flags(study_name: str, default_task: str) -> None:
+    _flags.define(study.StudyConfig, study.StudyConfig(study=study_name, task=default_task), skip=("study",))
 
 
-def main(study: str) -> None:
-    config = runner.StudyConfig(
-        study=study, task=FLAGS.task, seeds=FLAGS.seeds, base_seed=FLAGS.seed, max_epochs=FLAGS.max_epochs,
-        patience=FLAGS.patience, train_size=FLAGS.train_size, valid_size=FLAGS.valid_size,
-        test_size=FLAGS.test_size, variants=tuple(FLAGS.variants) if FLAGS.variants else None,
-        models_in_parallel=FLAGS.models_in_parallel)
+def _worker(index: int, config: study.StudyConfig, started: float, done_before: int) -> None:
+    """One worker: a progress line per finished unit, per-epoch detail in out_dir/worker-<index>.log."""
+    _study_main.quiet_logs()
+    log = open(config.resolved_out_dir() / f"worker-{index}.log", "a", buffering=1)
+
+    def on_epoch(unit, r):
+        log.write(f"{unit['task']} {unit['variant']} seed {unit['seed']} epoch {r.epoch + 1}: loss {r.train_loss:.5f} "
+                  f"valid {r.valid_metric:.5f} best {r.best_metric:.5f} @ {r.best_epoch + 1}{' (stopped)' if r.done else ''}\n")
+
+    def on_unit(result, counts):
+        unit, attrs = result.unit, result.attrs
+        hib = tasks.get_task(unit["task"]).higher_is_better
+        total = counts["done"] + counts["running"] + counts["waiting"]
+        elapsed = time.time() - started
+        print(f"[{counts['done']}/{total}] {unit['task']} {unit['variant']} seed {unit['seed']}: test "
+              f"{reporting.format_metric(attrs['test'], hib)}{' (diverged)' if attrs['diverged'] else ''}, "
+              f"{attrs['epochs']} epochs, {attrs['seconds']:.0f} s | worker {index} | elapsed "
+              f"{_study_main.minutes(elapsed)}, {_study_main.eta(elapsed, counts['done'] - done_before, total - counts['done'])}",
+              flush=True)
+
+    study.work(config, on_unit, on_epoch)
+    log.close()
+
+
+def main(study_name: str) -> None:
+    _study_main.quiet_logs()
+    config = _flags.config_from_flags(study.StudyConfig, study=study_name)
     try:
-        plan = runner.validate(config)
+        variants = study.plan(config)
+        units = study.units(config, variants)
+        workers, placement = (config.workers, "cpu") if config.workers else scheduler.default_workers()
+        if config.workers and config.workers > 1:
+            placement = scheduler.default_workers()[1]
+        db = study.open_study(config)
     except ValueError as error:
-        sys.exit(f"error: {error}")
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out_dir = pathlib.Path(FLAGS.out_dir or f"runs/{study}/{config.task}-{stamp}")
-    print(f"{study}: {sum(len(rows) for _, rows in plan)} variants x {config.seeds} seeds -> {out_dir}", flush=True)
-    start = time.perf_counter()
-    results = []
-    for task, rows in plan:
-        results.append(runner.run_task(config, task, rows, lambda p: print(report.format_progress(p), flush=True)))
-        # after every task, so an interrupted --task=all keeps the tasks it finished
-        report.write_study(out_dir, config, results, time.perf_counter() - start)
-    seconds = time.perf_counter() - start
-    print(f"done in {seconds / 60:.1f} min: {out_dir}/report.md, results.json, "
-          + ", ".join(f"curves_{task}.png" for task, _ in plan), flush=True)
+        _study_main.fail(error)
+    out_dir = config.resolved_out_dir()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    db.enqueue(units)
+    counts = db.counts()
+    total = sum(counts.values())
+    print(f"{study_name} {config.task}: {len(variants)} variants x {config.seeds} seeds = {len(units)} units; "
+          f"{counts['done']} of {total} already done, {workers} worker(s) on {placement} -> {out_dir}", flush=True)
+    started = time.time()
+    codes = scheduler.run_workers(_worker, (config, started, counts["done"]), workers, placement)
+    wall = time.time() - started
+    db.add_seconds(wall=wall, workers=workers)
+    document = report.write(out_dir, config, db)
+    left = db.counts()
+    status = "done" if left["done"] == total else f"stopped with {left['done']} of {total} units done (rerun to resume)"
+    if any(codes):
+        status += f"; worker exit codes {codes}"
+    print(f"{status} in {_study_main.minutes(wall)}: {out_dir}/report.md, results.json, "
+          + ", ".join(f"curves_{t['task']}.png" for t in document["tasks"]), flush=True)

@@ -40,7 +40,7 @@ def time_run(datasets, conv_impl: str, n_models: int, parallel: int, epochs: int
         "multiclass", models.CNNConfig(10, "relu", "sigmoid", "softmax"), (train.Objective("cce"),),
         max_epochs=epochs + 1, patience=10_000, conv_impl=conv_impl, models_in_parallel=parallel)
     stamps: list[tuple[int, int, float]] = []
-    result = train.fit(config, train.Models.build(seed=np.arange(n_models)), datasets["train"], datasets["valid"],
+    result = train.fit(config, train.ModelSettings.build(seed=np.arange(n_models)), datasets["train"], datasets["valid"],
                        on_epoch=lambda r: stamps.append((r.model, r.epoch, time.perf_counter())))
     per_model_epoch = []
     if parallel == 1:  # sequential: consecutive reports of a model bound one epoch each
@@ -75,7 +75,7 @@ def main(argv):
     if _FULL_VARIANT.value:
         config = train.EngineConfig("multiclass", models.CNNConfig(10, "relu", "sigmoid", "softmax"),
                                     (train.Objective("cce"),), max_epochs=100, patience=10)
-        result = train.fit(config, train.Models.build(seed=[0]), datasets["train"], datasets["valid"], {"test": datasets["test"]})
+        result = train.fit(config, train.ModelSettings.build(seed=[0]), datasets["train"], datasets["valid"], {"test": datasets["test"]})
         out["full_variant"] = {"variant": "multiclass softmax+cce, seed 0", "seconds": result.seconds,
                                "compile_s": result.compile_seconds, "epochs": int(result.epochs[0]),
                                "best_epoch": int(result.best_epoch[0]), "test": float(result.evaluations["test"][0])}

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from jaxact import activations, report
+from jaxact import activations
 from jaxact.studies import gallery
 
 _OUT = flags.DEFINE_string("out_dir", "runs/gallery", "Where the PNGs and the table go.")
@@ -29,19 +29,19 @@ def main(argv):
     for name in activations.REGISTRY:
         curves[name] = gallery.curve(name, grid)
         x, y, dy, shown = curves[name]
-        report.plot_activation(name, x, y, dy, shown, activations.metadata(name).range,
+        gallery.plot_activation(name, x, y, dy, shown, activations.metadata(name).range,
                                gallery.notable_points(name), out / f"activation_{name}.png")
-    report.plot_overview(curves, out / "overview.png")
-    report.plot_pair(grid, [("sigmoid'(x)", curves["sigmoid"][2]), ("tanh'(x)", curves["tanh"][2])],
+    gallery.plot_overview(curves, out / "overview.png")
+    gallery.plot_pair(grid, [("sigmoid'(x)", curves["sigmoid"][2]), ("tanh'(x)", curves["tanh"][2])],
                      "derivatives: sigmoid' <= 0.25, tanh' <= 1 (document 004)", out / "sigmoid_vs_tanh_derivative.png")
     p = np.linspace(0.001, 0.999, _POINTS.value)
-    report.plot_pair({"sigmoid(x)": grid, "logit(p)": p},
+    gallery.plot_pair({"sigmoid(x)": grid, "logit(p)": p},
                      [("sigmoid(x)", np.asarray(activations.sigmoid(jnp.asarray(grid)))),
                       ("logit(p)", np.asarray(activations.logit(jnp.asarray(p))))],
                      "sigmoid and logit are inverses (document 004)", out / "logit_sigmoid_inverse.png", "x or p")
     if _INIT.value:
         spreads = {(a, i): gallery.activation_spread(a, i) for a in ("sigmoid", "tanh", "relu") for i in ("glorot", "he")}
-        report.plot_init_spread(spreads, out / "init_pairing.png")
+        gallery.plot_init_spread(spreads, out / "init_pairing.png")
         for (a, i), values in spreads.items():
             print(f"{a:8s} {i:7s} std after layers 1/5/10: {values[0]:.3f} / {values[4]:.3f} / {values[-1]:.3f}")
     rows = gallery.property_rows(_ELEMENTS.value)

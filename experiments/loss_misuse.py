@@ -1,6 +1,9 @@
-"""Loss-function misuse (document 002), every variant x seed of a task in one compiled program.
+"""Loss-function misuse (document 002): every variant x seed of a task, trained by one worker per core.
 
     python -m experiments.loss_misuse --task=binary     # also multiclass, multilabel, all
+    python -m experiments.loss_misuse --task=binary --seeds=2 --train_size=300 --valid_size=200 --test_size=500 --max_epochs=2   # smoke
+
+Killed? Run the same command again: finished units are kept, the others are trained.
 """
 
 from absl import app

@@ -1,6 +1,9 @@
-"""Output-activation misuse (document 000), every variant x seed of a task in one compiled program.
+"""Output-activation misuse (document 000): every variant x seed of a task, trained by one worker per core.
 
     python -m experiments.misuse --task=regression     # also probability, binary, multiclass, multilabel, all
+    python -m experiments.misuse --task=regression --seeds=2 --train_size=300 --valid_size=200 --test_size=500 --max_epochs=2   # smoke
+
+Killed? Run the same command again: finished units are kept, the others are trained.
 """
 
 from absl import app

@@ -216,10 +216,12 @@ class Spec:
     make: Callable[[], nnx.Module]
     initializer: str | None
     elementwise: bool = True
+    random: bool = False  # needs a key in training (RReLU)
+    domain: tuple[float, float] = (-np.inf, np.inf)  # where it is defined (logit: (0, 1))
 
 
-def _spec(name, fn, initializer, elementwise=True, make=None):
-    return Spec(name, fn, make or (lambda: Activation(fn)), initializer, elementwise)
+def _spec(name, fn, initializer, elementwise=True, make=None, **fields):
+    return Spec(name, fn, make or (lambda: Activation(fn)), initializer, elementwise, **fields)
 
 
 _GLOROT, _HE = "glorot", "he"
@@ -228,7 +230,7 @@ REGISTRY: dict[str, Spec] = {s.name: s for s in [
     _spec("step", step, None),
     _spec("threshold", threshold, None),
     _spec("sigmoid", sigmoid, _GLOROT),
-    _spec("logit", logit, None),
+    _spec("logit", logit, None, domain=(0.0, 1.0)),
     _spec("tanh", tanh, _GLOROT),
     _spec("hard_tanh", hard_tanh, _GLOROT),
     _spec("relu", relu, _HE),
@@ -236,7 +238,7 @@ REGISTRY: dict[str, Spec] = {s.name: s for s in [
     _spec("leaky_relu_0.01", functools.partial(leaky_relu, negative_slope=0.01), _HE),
     _spec("leaky_relu_0.1", functools.partial(leaky_relu, negative_slope=0.1), _HE),
     _spec("prelu", lambda x: prelu(x, 0.25), _HE, make=PReLU),
-    _spec("rrelu", rrelu, _HE, make=RReLU),
+    _spec("rrelu", rrelu, _HE, make=RReLU, random=True),
     _spec("elu", elu, _HE),
     _spec("selu", selu, "lecun"),
     _spec("gelu", gelu, _HE),
@@ -252,7 +254,6 @@ REGISTRY: dict[str, Spec] = {s.name: s for s in [
 ]}
 
 HPO_NAMES = ("sigmoid", "relu", "leaky_relu_0.01", "leaky_relu_0.1", "prelu", "elu", "tanh", "silu")
-FINAL_NAMES = ("identity", "relu", "sigmoid", "softmax")
 
 
 def spec(name: str) -> Spec:
@@ -306,15 +307,20 @@ def metadata(name: str) -> Metadata:
     fn = lambda x: module(x)  # noqa: E731  (evaluation mode: RReLU at its mean slope)
     if entry.elementwise:
         grid = np.concatenate([-np.logspace(6, 1, 60), np.linspace(-10, 10, 20_001), np.logspace(1, 6, 60)])
-        domain = (grid > 0) & (grid < 1) if name == "logit" else np.ones_like(grid, bool)
+        lo_x, hi_x = entry.domain
+        bounded = np.isfinite(lo_x) and np.isfinite(hi_x)
+        if bounded:  # the open interval's ends too: that is where logit's range is reached
+            grid = np.concatenate([[lo_x], grid, [hi_x]])
+        domain = (grid >= lo_x) & (grid <= hi_x) if bounded else np.ones_like(grid, bool)
         x = jnp.asarray(grid[domain], jnp.float32)
         y = np.asarray(fn(x), np.float64)
-        fine = np.abs(grid[domain]) <= 6
+        fine = (np.abs(grid[domain]) <= 6) & np.isfinite(y)
         dy = np.asarray(jax.vmap(jax.grad(fn))(x), np.float64)
-        monotonic = bool(np.all(np.diff(y) >= -1e-6))
+        monotonic = bool(np.all(np.diff(y[np.isfinite(y)]) >= -1e-6))
         smooth = bool(np.max(np.abs(np.diff(y[fine]))) < 1e-2 and np.max(np.abs(np.diff(dy[fine]))) < 1e-2)
         levels = jnp.linspace(0.0005, 0.9995, 2000)
-        symmetric = levels if name == "logit" else jax.scipy.special.ndtri(levels)  # logit: p in (0, 1)
+        # "symmetric input": N(0, 1) quantiles, or evenly over a bounded domain
+        symmetric = lo_x + (hi_x - lo_x) * levels if bounded else jax.scipy.special.ndtri(levels)
         mean = float(jnp.mean(fn(symmetric)))
         zero_centered = abs(mean) < ZERO_CENTERED_TOLERANCE
     else:
@@ -324,8 +330,7 @@ def metadata(name: str) -> Metadata:
         mean = float(np.mean(np.asarray(fn(jax.random.normal(jax.random.key(1), (2000, 8))))))
     finite = y[np.isfinite(y)]
     bound = lambda v: float(np.sign(v) * np.inf) if abs(v) > 1e3 else round(float(v), 3)  # noqa: E731
-    lo, hi = bound(finite.min()), bound(finite.max())
-    if name == "logit":
-        lo, hi = -np.inf, np.inf
+    lo = -np.inf if np.any(y == -np.inf) else bound(finite.min())
+    hi = np.inf if np.any(y == np.inf) else bound(finite.max())
     return Metadata(name, (lo, hi), zero_centered, mean, trainable,
                     monotonic, smooth, entry.initializer)

@@ -33,7 +33,6 @@ from jaxact import activations
 
 Array = jax.Array
 CONV_IMPLS = ("patches", "lax")
-INITIALIZERS = ("pytorch", "flax", "he", "glorot")
 
 
 def default_conv_impl(backend: str | None = None) -> str:
@@ -47,18 +46,21 @@ def _pytorch_uniform(fan_in: int):
     return lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -bound, bound)
 
 
+_ZEROS = nnx.initializers.zeros_init()
+# name -> fan_in -> (kernel_init, bias_init); kernels are (..., fan_in, fan_out)
+INITIALIZERS = {
+    "pytorch": lambda fan_in: (_pytorch_uniform(fan_in), _pytorch_uniform(fan_in)),
+    "flax": lambda fan_in: (nnx.initializers.lecun_normal(), _ZEROS),
+    "he": lambda fan_in: (nnx.initializers.he_normal(), _ZEROS),
+    "glorot": lambda fan_in: (nnx.initializers.glorot_uniform(), _ZEROS),
+}
+
+
 def _initializers(name: str, fan_in: int):
-    """(kernel_init, bias_init) for an initializer name; kernels are (..., fan_in, fan_out)."""
-    zeros = nnx.initializers.zeros_init()
-    if name == "pytorch":
-        return _pytorch_uniform(fan_in), _pytorch_uniform(fan_in)
-    if name == "flax":
-        return nnx.initializers.lecun_normal(), zeros
-    if name == "he":
-        return nnx.initializers.he_normal(), zeros
-    if name == "glorot":
-        return nnx.initializers.glorot_uniform(), zeros
-    raise ValueError(f"unknown initializer {name!r}; valid: {', '.join(INITIALIZERS)}")
+    """(kernel_init, bias_init) of an initializer name."""
+    if name not in INITIALIZERS:
+        raise ValueError(f"unknown initializer {name!r}; valid: {', '.join(INITIALIZERS)}")
+    return INITIALIZERS[name](fan_in)
 
 
 def _kernel(init, key, shape):
@@ -158,8 +160,7 @@ class CNN(nnx.Module):
     def __init__(self, config: CNNConfig, rngs: nnx.Rngs):
         _check_hidden(config.conv_activation, "conv_activation")
         _check_hidden(config.fc_activation, "fc_activation")
-        if config.initializer not in INITIALIZERS:
-            raise ValueError(f"unknown initializer {config.initializer!r}; valid: {', '.join(INITIALIZERS)}")
+        _initializers(config.initializer, 1)  # validates the name
         init = config.initializer
         self.conv1 = Conv3x3(1, 32, 1, init, rngs)
         self.conv2 = Conv3x3(32, 64, 0, init, rngs)
@@ -192,12 +193,23 @@ def param_count(model: nnx.Module) -> int:
     return sum(leaf.size for leaf in jax.tree.leaves(nnx.state(model, nnx.Param)))
 
 
+# Where activations sit, by the config field that names them: site -> the CNN's modules there.
+SITES = {
+    "conv": ("conv_act1", "conv_act2", "conv_act3"),
+    "fc": ("fc_act",),
+    "final": ("final_activation",),
+}
+
+
+def site_names(config: CNNConfig) -> dict[str, ActivationName]:
+    """The activation name (or tuple of candidates) of each site."""
+    return {site: getattr(config, f"{site}_activation") for site in SITES}
+
+
 def set_activation_indices(model: CNN, **indices: int | Array) -> None:
     """Points `ActivationChoice` sites at candidates: conv=, fc=, final= (indices into their tuples)."""
-    sites = {"conv": (model.conv_act1, model.conv_act2, model.conv_act3), "fc": (model.fc_act,),
-             "final": (model.final_activation,)}
     for where, index in indices.items():
-        for site in sites[where]:
+        for site in (getattr(model, name) for name in SITES[where]):
             if not isinstance(site, activations.ActivationChoice):
                 raise ValueError(f"the {where} activation is fixed; give the config a tuple of names to choose from")
             site.index[...] = jnp.asarray(index, jnp.int32)

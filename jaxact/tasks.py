@@ -22,6 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxact import activations
+
 CURVED = (0, 3, 6, 8, 9)
 STROKES_AND_HOLES = {1: 1, 0: 2, 2: 2, 3: 2, 7: 2, 5: 3, 6: 3, 9: 3, 8: 4, 4: 6}
 MULTILABEL_GROUPS = {
@@ -65,6 +67,7 @@ class Task:
     per_example_metric: Callable[[jax.Array, jax.Array], jax.Array]
     higher_is_better: bool
     metric_name: str
+    exclusive: bool = False  # one class per example, read by argmax
 
     @property
     def num_outputs(self) -> int:
@@ -86,7 +89,7 @@ class Task:
         train, evaluated = self.targets(train_digits), self.targets(eval_digits)
         if not self.higher_is_better:
             constant = np.broadcast_to(train.mean(axis=0), evaluated.shape)
-        elif self.per_example_metric is _argmax_accuracy:
+        elif self.exclusive:
             constant = np.broadcast_to(np.eye(self.num_outputs)[np.argmax(train.sum(0))], evaluated.shape)
         else:
             constant = np.broadcast_to((train.mean(axis=0) >= 0.5).astype(np.float32), evaluated.shape)
@@ -101,8 +104,8 @@ TASKS: dict[str, Task] = {
     "probability": Task("probability", _membership(CURVED), _thresholded_accuracy, True, "accuracy"),
     "binary": Task(
         "binary", np.eye(2, dtype=np.float32)[[int(d in CURVED) for d in range(10)]],
-        _argmax_accuracy, True, "accuracy"),
-    "multiclass": Task("multiclass", np.eye(10, dtype=np.float32), _argmax_accuracy, True, "accuracy"),
+        _argmax_accuracy, True, "accuracy", exclusive=True),
+    "multiclass": Task("multiclass", np.eye(10, dtype=np.float32), _argmax_accuracy, True, "accuracy", exclusive=True),
     "multilabel": Task("multilabel", _membership(*MULTILABEL_GROUPS.values()), _thresholded_accuracy, True, "accuracy"),
 }
 
@@ -131,10 +134,6 @@ def _unstandardize(values, stats):
     return values * std + mean
 
 
-def _logit(p):
-    return jnp.log(p) - jnp.log1p(-p)
-
-
 @dataclasses.dataclass(frozen=True)
 class LabelTransform:
     """y -> forward(y) for training; model output -> inverse(output) before the metric."""
@@ -149,11 +148,11 @@ LABEL_TRANSFORMS: dict[str, LabelTransform] = {
     "standardize": LabelTransform("standardize", _standardize, _unstandardize),
     # Document 000's rejected recipe: sigmoid on the labels and on the output, logit back.
     "sigmoid": LabelTransform(
-        "sigmoid", lambda y, s: jax.nn.sigmoid(y), lambda p, s: _logit(p)),
+        "sigmoid", lambda y, s: activations.sigmoid(y), lambda p, s: activations.logit(p)),
     "standardize_sigmoid": LabelTransform(
         "standardize_sigmoid",
-        lambda y, s: jax.nn.sigmoid(_standardize(y, s)),
-        lambda p, s: _unstandardize(_logit(p), s)),
+        lambda y, s: activations.sigmoid(_standardize(y, s)),
+        lambda p, s: _unstandardize(activations.logit(p), s)),
 }
 
 

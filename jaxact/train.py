@@ -1,7 +1,7 @@
 """The compiled training engine: one program trains a whole table of models to early stop.
 
 Pure functions over pytrees (`init`, `train_epoch`, `evaluate`, `fit`). A model is a row of
-`Models`: its seed, which final activation / objective / label transform / conv and FC activation
+`ModelSettings`: its seed, which final activation / objective / label transform / conv and FC activation
 it uses (indices into the config's tuples) and its learning rate. `fit` compiles, once per
 `EngineConfig` and data shapes, a program that for every model:
 
@@ -33,7 +33,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jaxact import losses, models, tasks
+from jaxact import activations, losses, models, tasks
 
 Array = jax.Array
 
@@ -93,7 +93,7 @@ class EngineConfig:
         return dataclasses.replace(self, conv_impl=conv_impl, eval_conv_impl=eval_impl, models_in_parallel=parallel)
 
 
-class Models(NamedTuple):
+class ModelSettings(NamedTuple):
     """One row per model; each field Int/Float[ndarray, "models"]."""
 
     seed: np.ndarray
@@ -105,7 +105,7 @@ class Models(NamedTuple):
     learning_rate: np.ndarray
 
     @classmethod
-    def build(cls, seed, final=0, objective=0, label_transform=0, conv=0, fc=0, learning_rate=1e-3) -> "Models":
+    def build(cls, seed, final=0, objective=0, label_transform=0, conv=0, fc=0, learning_rate=1e-3) -> "ModelSettings":
         """Broadcasts scalars and per-model sequences into aligned int32/float32 columns."""
         columns = np.broadcast_arrays(seed, final, objective, label_transform, conv, fc, learning_rate)
         return cls(*(np.asarray(c, np.float32 if name == "learning_rate" else np.int32).reshape(-1)
@@ -169,13 +169,11 @@ def graphdef(model_config: models.CNNConfig):
     return nnx.split(models.CNN(model_config, nnx.Rngs(0)))[0]
 
 
-def _choice_indices(config: EngineConfig, row: Models) -> dict[str, Array]:
-    sites = {"conv": config.model.conv_activation, "fc": config.model.fc_activation,
-             "final": config.model.final_activation}
-    return {site: getattr(row, site) for site, name in sites.items() if isinstance(name, tuple)}
+def _choice_indices(config: EngineConfig, row: "ModelSettings") -> dict[str, Array]:
+    return {site: getattr(row, site) for site, name in models.site_names(config.model).items() if isinstance(name, tuple)}
 
 
-def init(config: EngineConfig, key: Array, row: Models) -> tuple[nnx.State, nnx.State]:
+def init(config: EngineConfig, key: Array, row: ModelSettings) -> tuple[nnx.State, nnx.State]:
     """(params, rest) of one model: trainable `nnx.Param`s, and the rest (activation indices)."""
     model = models.CNN(config.model, nnx.Rngs(params=key))
     models.set_activation_indices(model, **_choice_indices(config, row))
@@ -199,20 +197,20 @@ def _objective_loss(objective: Objective, logits, outputs, targets):
     return losses.get(objective.loss)(logits if objective.on_logits else outputs, targets)
 
 
-def per_example_loss(config: EngineConfig, row: Models, logits, outputs, targets) -> Array:
+def per_example_loss(config: EngineConfig, row: ModelSettings, logits, outputs, targets) -> Array:
     """The row's objective on (z, final_activation(z)) and transformed targets: Float[Array, "batch"]."""
     branches = [functools.partial(_objective_loss, o) for o in config.objectives]
     return _switch(row.objective, branches, logits, outputs, targets)
 
 
-def _transform(config: EngineConfig, row: Models, direction: str, values, stats):
+def _transform(config: EngineConfig, row: ModelSettings, direction: str, values, stats):
     branches = [getattr(tasks.get_label_transform(n), direction) for n in config.label_transforms]
     return _switch(row.label_transform, branches, values, stats)
 
 
 def _uses_random_activations(config: EngineConfig) -> bool:
-    names = [config.model.conv_activation, config.model.fc_activation]
-    return any("rrelu" in (n if isinstance(n, tuple) else (n,)) for n in names)
+    names = models.site_names(config.model).values()
+    return any(activations.spec(n).random for name in names for n in (name if isinstance(name, tuple) else (name,)))
 
 
 def train_epoch(config, row, params, rest, opt_state, key, train: Dataset, train_targets):
@@ -372,7 +370,7 @@ TRACE_COUNT = [0]  # incremented each time `_fit_all` is traced (tests assert ca
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _fit_all(config: EngineConfig, train: Dataset, valid: Dataset, evaluation_sets, rows: Models):
+def _fit_all(config: EngineConfig, train: Dataset, valid: Dataset, evaluation_sets, rows: ModelSettings):
     TRACE_COUNT[0] += 1
     fit_one = functools.partial(_fit_one, config, train, valid, evaluation_sets)
     indices = jnp.arange(rows.size, dtype=jnp.int32)
@@ -380,7 +378,7 @@ def _fit_all(config: EngineConfig, train: Dataset, valid: Dataset, evaluation_se
     return jax.lax.map(fit_one, (indices, rows), batch_size=parallel if parallel > 1 else None)
 
 
-def fit(config: EngineConfig, rows: Models, train: Dataset, valid: Dataset,
+def fit(config: EngineConfig, rows: ModelSettings, train: Dataset, valid: Dataset,
         evaluation_sets: dict[str, Dataset] | None = None,
         on_epoch: Callable[[EpochReport], None] | None = None) -> FitResult:
     """Trains every model of `rows` to early stop in one compiled program; see the module doc.
@@ -391,7 +389,7 @@ def fit(config: EngineConfig, rows: Models, train: Dataset, valid: Dataset,
     as_dataset = lambda d: Dataset(jnp.asarray(d.images, jnp.float32), jnp.asarray(d.targets, jnp.float32))  # noqa: E731
     train, valid = as_dataset(train), as_dataset(valid)
     evaluation_sets = {name: as_dataset(d) for name, d in (evaluation_sets or {}).items()}
-    rows = Models(*(jnp.asarray(c) for c in rows))
+    rows = ModelSettings(*(jnp.asarray(c) for c in rows))
     start = time.perf_counter()
     compiled = _fit_all.lower(config, train, valid, evaluation_sets, rows).compile()
     compiled_at = time.perf_counter()

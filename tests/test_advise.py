@@ -14,7 +14,7 @@ import pytest
 import jaxact
 from jaxact import advisor, losses, tasks
 from jaxact.advisor import rules
-from jaxact.studies import variants
+from jaxact.studies.misuse import table as variants
 
 # (task, final activation, loss, loss on logits) -> the most severe finding expected
 CASES = {

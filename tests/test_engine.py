@@ -70,11 +70,11 @@ def test_max_pool_matches_reduce_window():
 
 
 def test_training_on_real_mnist_learns(small):
-    result = train.fit(_config(), train.Models.build(seed=[0]), small["train"], small["valid"], {"test": small["test"]})
+    result = train.fit(_config(), train.ModelSettings.build(seed=[0]), small["train"], small["valid"], {"test": small["test"]})
     assert result.evaluations["test"][0] >= 0.85
     assert result.epochs[0] == 3 and np.all(np.diff(result.train_loss[0]) < 0)
     # the returned params are the best epoch's: evaluating them gives the best valid metric
-    row = train.Models(*(jnp.asarray(c[0]) for c in train.Models.build(seed=0)))
+    row = train.ModelSettings(*(jnp.asarray(c[0]) for c in train.ModelSettings.build(seed=0)))
     params, rest = jax.tree.map(lambda a: a[0], (result.params, result.rest))
     stats = tasks.label_stats(jnp.asarray(small["train"].targets))
     metric = train.evaluate(_config().resolved(), row, params, rest, small["valid"], stats)
@@ -97,7 +97,7 @@ def test_early_stopping_on_a_scripted_metric_sequence():
 
 
 def test_vmapped_equals_sequential_and_nan_model_is_isolated(small):
-    rows = train.Models.build(seed=[0, 1, 0], learning_rate=[1e-3, 1e-3, np.nan])
+    rows = train.ModelSettings.build(seed=[0, 1, 0], learning_rate=[1e-3, 1e-3, np.nan])
     subset = lambda d: train.Dataset(d.images[:300], d.targets[:300])  # noqa: E731
     sequential = train.fit(_config(max_epochs=2, models_in_parallel=1), rows, subset(small["train"]), subset(small["valid"]))
     vmapped = train.fit(_config(max_epochs=2, models_in_parallel=3), rows, subset(small["train"]), subset(small["valid"]))
@@ -113,10 +113,10 @@ def test_vmapped_equals_sequential_and_nan_model_is_isolated(small):
 def test_second_fit_with_same_shapes_does_not_recompile(small):
     subset = lambda d: train.Dataset(d.images[:200], d.targets[:200])  # noqa: E731
     config = _config(max_epochs=1)
-    train.fit(config, train.Models.build(seed=[0]), subset(small["train"]), subset(small["valid"]))
+    train.fit(config, train.ModelSettings.build(seed=[0]), subset(small["train"]), subset(small["valid"]))
     traced = train.TRACE_COUNT[0]
     reports = []
-    again = train.fit(config, train.Models.build(seed=[5]), subset(small["train"]), subset(small["valid"]), on_epoch=reports.append)
+    again = train.fit(config, train.ModelSettings.build(seed=[5]), subset(small["train"]), subset(small["valid"]), on_epoch=reports.append)
     assert train.TRACE_COUNT[0] == traced and again.compile_seconds < 1.0
     assert [(r.model, r.epoch, r.done) for r in reports] == [(0, 0, True)]
 

@@ -1,9 +1,8 @@
-"""Variant tables against DESIGN.md, the entrypoints end to end on tiny subsets, bad input."""
+"""The misuse tables, the entrypoints end to end on tiny subsets, bad input."""
 
 import json
 import os
 import pathlib
-import re
 import subprocess
 import sys
 
@@ -13,55 +12,39 @@ import numpy as np
 import pytest
 
 from jaxact import train
-from jaxact.studies import runner, variants
+from jaxact.studies.misuse import study
+from jaxact.studies.misuse import table as variants
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-DESIGN = REPO.parent / "shared" / "DESIGN.md"
-NAMES = {"softmax": "softmax", "sigmoid": "sigmoid", "BCE": "bce", "CCE": "cce", "MSE": "mse",
-         "BCEWithLogits": "bce_with_logits"}
-REGRESSION = {"no activation": "identity", "ReLU": "relu"}
 
 
-def _design_rows(heading: str):
-    """(task, variant text, valid, test) rows of the DESIGN.md table under `heading`."""
-    text = DESIGN.read_text()
-    section = text[text.index(heading):]
-    section = section[: section.index("\n\n", section.index("|---|"))]
-    for line in section.splitlines():
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        match = re.fullmatch(r"([\d.]+) / ([\d.]+)", cells[-1]) if len(cells) == 3 else None
-        if match:
-            yield cells[0], cells[1], float(match[1]), float(match[2])
+def _documented(table):
+    return [v for v in table if v.documented]
+
+
+def test_the_documented_rows_are_all_there():
+    """The documents' tables (000: 16 rows, 002: 15) live in table.py, each with its numbers and
+    claim, and every task has one recommended reference row."""
+    assert len(_documented(variants.ACTIVATION_MISUSE)) == 16 and len(_documented(variants.LOSS_MISUSE)) == 15
+    for study, rows in variants.STUDIES.items():
+        for task in variants.study_tasks(study):
+            references = [v for v in rows if v.task == task and v.claim == "reference"]
+            assert len(references) == 1 and references[0].recommended, (study, task)
+        for v in _documented(rows):
+            valid, test = v.documented
+            assert v.claim in variants.CLAIMS
+            assert (0 < valid < 1 and 0 < test < 1) if v.task != "regression" else (valid > 0 and test > 0)
+    # spot checks by value
+    assert _find(variants.ACTIVATION_MISUSE, task="multiclass", final_activation="sigmoid", loss="bce").documented == (0.1053, 0.1135)
+    assert _find(variants.LOSS_MISUSE, task="multilabel", final_activation="softmax", loss="cce").documented == (0.7910, 0.7941)
+    assert _find(variants.ACTIVATION_MISUSE, task="regression", final_activation="relu",
+                 label_transform="standardize").documented == (0.6230, 0.6272)
 
 
 def _find(table, **fields):
     found = [v for v in table if all(getattr(v, k) == value for k, value in fields.items()) and not v.ours]
     assert len(found) == 1, fields
     return found[0]
-
-
-@pytest.mark.skipif(not DESIGN.exists(), reason="../shared/DESIGN.md is not beside the checkout")
-def test_every_documented_row_is_in_the_tables_with_its_numbers():
-    activation_rows = list(_design_rows("Activation misuse (`000`)"))
-    loss_rows = list(_design_rows("Loss misuse (`002`)"))
-    assert len(activation_rows) == 16 and len(loss_rows) == 15
-    for task, text, valid, test in activation_rows:
-        if task == "regression":
-            activation, normalized = text.split(", ")
-            v = _find(variants.ACTIVATION_MISUSE, task=task, final_activation=REGRESSION[activation],
-                      label_transform="none" if normalized == "not normalized" else "standardize")
-            assert v.documented == (valid, test)
-        else:
-            final, loss = text.split(" + ")
-            v = _find(variants.ACTIVATION_MISUSE, task=task, final_activation=NAMES[final], loss=NAMES[loss])
-            assert v.documented == pytest.approx((valid / 100, test / 100), abs=1e-9)
-    for task, text, valid, test in loss_rows:
-        loss, final = text.split(" + ")
-        v = _find(variants.LOSS_MISUSE, task=task, final_activation=NAMES[final], loss=NAMES[loss])
-        assert v.documented == pytest.approx((valid / 100, test / 100), abs=1e-9)
-    # spot checks by value
-    assert _find(variants.ACTIVATION_MISUSE, task="multiclass", final_activation="sigmoid", loss="bce").documented == (0.1053, 0.1135)
-    assert _find(variants.LOSS_MISUSE, task="multilabel", final_activation="softmax", loss="cce").documented == (0.7910, 0.7941)
 
 
 def test_skipped_regression_variants_and_corrected_twins_exist():
@@ -76,13 +59,14 @@ def test_skipped_regression_variants_and_corrected_twins_exist():
 
 def test_double_softmax_twin_computes_a_different_loss():
     rows = variants.select("activation_misuse", "multiclass", ["softmax+cce", "softmax+cce[logits]"])
-    config = runner.engine_config(runner.StudyConfig("activation_misuse", "multiclass"), "multiclass", rows)
+    config = study.engine_config(study.StudyConfig("activation_misuse", "multiclass"), "multiclass")
+    objectives = [config.objectives.index(train.Objective(v.loss, v.on_logits)) for v in rows]
     z = jax.random.normal(jax.random.key(0), (16, 10)) * 4
     targets = jax.nn.one_hot(jnp.arange(16) % 10, 10)
     documents, twin = (
-        train.per_example_loss(config, train.Models(*(jnp.asarray(c[0]) for c in train.Models.build(seed=0, objective=i))),
+        train.per_example_loss(config, train.ModelSettings(*(jnp.asarray(c[0]) for c in train.ModelSettings.build(seed=0, objective=i))),
                                z, jax.nn.softmax(z), targets)
-        for i in range(2))
+        for i in objectives)
     np.testing.assert_allclose(twin, -jnp.sum(targets * jax.nn.log_softmax(z), -1), rtol=1e-6)
     np.testing.assert_allclose(documents, -jnp.sum(targets * jax.nn.log_softmax(jax.nn.softmax(z)), -1), rtol=1e-6)
     assert float(jnp.min(jnp.abs(documents - twin))) > 1e-3
@@ -101,10 +85,14 @@ def test_entrypoint_smoke_run_writes_json_markdown_and_png(module, task, tmp_pat
     out = tmp_path / "out"
     done = _run(module, f"--task={task}", f"--out_dir={out}", *SMOKE, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "models still training" in done.stdout and "done in" in done.stdout
+    expected = variants.select("activation_misuse" if module.endswith(".misuse") else "loss_misuse", task)
+    lines = done.stdout.splitlines()
+    assert lines[0].endswith(f"{len(expected) * 2} units; 0 of {len(expected) * 2} already done, 2 worker(s) on cpu -> {out}")
+    assert sum(line.startswith("[") for line in lines) == len(expected) * 2 and "ETA" in lines[1]
+    assert lines[-1].startswith("done in")
+    assert "Unable to initialize backend" not in done.stderr and "INFO" not in done.stderr
     study = json.loads((out / "results.json").read_text())
     assert study["task"] == task and study["study"] in ("activation_misuse", "loss_misuse")
-    expected = variants.select(study["study"], task)
     assert [v["name"] for v in study["variants"]] == [v.name for v in expected]
     for v in study["variants"]:
         assert {"name", "task", "final_activation", "loss", "recommended", "documented", "seeds"} <= set(v)
@@ -114,6 +102,10 @@ def test_entrypoint_smoke_run_writes_json_markdown_and_png(module, task, tmp_pat
             assert {"seed", "best_valid", "test", "best_epoch", "epochs", "diverged"} <= set(s)
             assert isinstance(s["diverged"], bool) and 1 <= s["epochs"] <= 2
             assert s["diverged"] or 0.0 <= s["test"] <= 1.0
+        assert len(v["summary"]["test"]["ci95"]) == 2
+        if v["claim"] in ("fails", "parity", "worse"):
+            assert v["verdict"]["status"] in ("holds", "does not hold", "inconclusive")
+    assert (out / "worker-0.log").read_text().count(" epoch ") >= 2
     markdown = (out / "report.md").read_text()
     for v in expected:
         assert f"| `{v.name}` |" in markdown
@@ -126,7 +118,13 @@ def test_entrypoint_smoke_run_writes_json_markdown_and_png(module, task, tmp_pat
     ("experiments.loss_misuse", ["--task=regression"], "task 'regression' is not part of loss_misuse"),
     ("experiments.misuse", ["--task=binary", "--variants=softmax+hinge"], "unknown variant(s) softmax+hinge"),
     ("experiments.activation_hpo", ["--storage=nosuchdb://host/db"], "cannot open storage 'nosuchdb://host/db'"),
-    ("experiments.activation_hpo", ["--batch_trials=0"], "batch_trials must be at least 1, got 0"),
+    ("experiments.activation_hpo", ["--batch_trials=0"], "--batch_trials must be at least 1, got 0"),
+    ("experiments.misuse", ["--seeds=0"], "--seeds must be at least 1, got 0"),
+    ("experiments.misuse", ["--max_epochs=-1"], "--max_epochs must be at least 1, got -1"),
+    ("experiments.misuse", ["--train_size=999999"], "--train_size must be at most 2,000 (the misuse split), got 999,999"),
+    ("experiments.misuse", ["--split=random"], "--split must be one of per_seed, fixed, got 'random'"),
+    ("experiments.loss_misuse", ["--storage=nosuchdb://host/db"], "cannot open storage 'nosuchdb://host/db'"),
+    ("experiments.activation_hpo", ["--hpo_valid_size=6000"], "--hpo_valid_size must be at most 5,000"),
 ])
 def test_bad_input_is_one_line_nonzero_and_writes_nothing(module, args, message, tmp_path):
     out = tmp_path / "never"
@@ -134,3 +132,13 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(module, args, message,
     assert done.returncode != 0
     assert done.stderr.strip().splitlines()[-1].startswith(f"error: {message}")
     assert not out.exists() and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("module", ["experiments.misuse", "experiments.activation_hpo"])
+def test_an_out_dir_that_is_a_file_fails_before_training(module, tmp_path):
+    file = tmp_path / "results"
+    file.write_text("mine")
+    done = _run(module, f"--out_dir={file}", cwd=tmp_path)
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines()[-1] == f"error: --out_dir {str(file)!r} is a file: give a directory"
+    assert file.read_text() == "mine"

@@ -20,7 +20,7 @@ import pathlib
 import numpy as np
 
 from jaxact import losses, tasks
-from jaxact.studies import variants as variant_tables
+from jaxact.studies.misuse import table as variant_tables
 
 SEVERITIES = ("ok", "warning", "error")
 PACKAGED_EVIDENCE = pathlib.Path(__file__).with_name("evidence.json")

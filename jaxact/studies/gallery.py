@@ -1,15 +1,17 @@
 """Activation reference data: curves and derivatives, the measured property table, and the
-initializer-pairing experiment of document 004 (activation spread through 10 dense layers)."""
+initializer-pairing experiment of document 004 (activation spread through 10 dense layers), and
+their plots."""
 
 from __future__ import annotations
 
+import pathlib
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxact import activations
+from jaxact import activations, reporting
 
 
 def curve(name: str, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
@@ -17,7 +19,8 @@ def curve(name: str, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     output of f([x, 0]) (softmax([x, 0])_0 = sigmoid(x)); logit on (0, 1)."""
     module = activations.get(name)
     if activations.spec(name).elementwise:
-        x = np.linspace(0.001, 0.999, len(grid)) if name == "logit" else grid
+        lo, hi = activations.spec(name).domain
+        x = np.linspace(lo + 0.001, hi - 0.001, len(grid)) if np.isfinite(lo) and np.isfinite(hi) else grid
         fn = lambda v: module(v)  # noqa: E731
         shown = f"{name}(x)"
     else:
@@ -45,7 +48,8 @@ def measure_cost(name: str, elements: int = 10_000_000, repeats: int = 5) -> flo
     """Median seconds per call of the jitted activation on `elements` float32 values."""
     module = activations.get(name)
     fn = jax.jit(lambda v: module(v.reshape(-1, 8)) if not activations.spec(name).elementwise else module(v))
-    x = jax.random.uniform(jax.random.key(0), (elements,), minval=0.01, maxval=0.99) if name == "logit" \
+    lo, hi = activations.spec(name).domain
+    x = jax.random.uniform(jax.random.key(0), (elements,), minval=lo + 0.01, maxval=hi - 0.01) if np.isfinite(lo) \
         else jax.random.normal(jax.random.key(0), (elements,))
     jax.block_until_ready(fn(x))
     times = []
@@ -110,3 +114,73 @@ def activation_spread(activation: str, initializer: str, layers: int = 10, width
         x = fn(x @ (jax.random.normal(key, (width, width)) * scale))
         spreads.append(float(jnp.std(x)))
     return np.asarray(spreads)
+
+
+# --- plots ---------------------------------------------------------------------------------------
+
+def plot_activation(name: str, x, y, dy, shown: str, value_range, points, path: pathlib.Path) -> None:
+    """One activation: f and f' (jax.grad), its range and the notable points annotated."""
+    fig, ax = reporting.figure(6, 4)
+    ax.plot(x, y, label=shown, color="C0", linewidth=2)
+    ax.plot(x, dy, "--", label="derivative (jax.grad)", color="C1")
+    for px, py, text in points:
+        ax.plot(px, py, "o", color="C3")
+        ax.annotate(text, (px, py), textcoords="offset points", xytext=(8, -14), fontsize=8)
+    lo, hi = value_range
+    ax.set_title(f"{name}   range {_range_text(lo)} ~ {_range_text(hi)}")
+    ax.axhline(0, color="grey", linewidth=0.5)
+    ax.axvline(0, color="grey", linewidth=0.5)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    reporting.save(fig, path, dpi=100)
+
+
+def _range_text(value) -> str:
+    return "-inf" if value == -np.inf else "+inf" if value == np.inf else f"{value:g}"
+
+
+def plot_overview(curves: dict, path: pathlib.Path) -> None:
+    """All activations in one figure (document 001's comparison figure)."""
+    names = list(curves)
+    cols = 5
+    rows = -(-len(names) // cols)
+    fig, axes = reporting.figure(3.2 * cols, 2.6 * rows, ncols=cols, nrows=rows)
+    for ax, name in zip(axes.flat, names):
+        x, y, dy, _ = curves[name]
+        ax.plot(x, y, color="C0")
+        ax.plot(x, dy, "--", color="C1", linewidth=0.8)
+        ax.set_title(name, fontsize=9)
+        ax.grid(alpha=0.3)
+        finite = np.asarray(y)[np.isfinite(y)]
+        if finite.size:
+            ax.set_ylim(max(finite.min(), -7) - 0.5, min(finite.max(), 7) + 0.5)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    fig.suptitle("activations (solid) and their derivatives (dashed), x in [-6, 6]")
+    reporting.save(fig, path, dpi=90)
+
+
+def plot_pair(x, series: list[tuple[str, np.ndarray]], title: str, path: pathlib.Path, xlabel: str = "x") -> None:
+    fig, ax = reporting.figure(6, 4)
+    for i, (label, values) in enumerate(series):
+        ax.plot(x if not isinstance(x, dict) else x[label], values, label=label, color=f"C{i}")
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    reporting.save(fig, path, dpi=100)
+
+
+def plot_init_spread(spreads: dict[tuple[str, str], np.ndarray], path: pathlib.Path) -> None:
+    """Activation std per layer, one line per (activation, initializer)."""
+    fig, ax = reporting.figure(7, 4.5)
+    for i, ((activation, initializer), values) in enumerate(spreads.items()):
+        ax.plot(np.arange(1, len(values) + 1), values, "-o" if initializer == "he" else "--s",
+                label=f"{activation}, {initializer}", color=f"C{i // 2}", markersize=4)
+    ax.set_yscale("log")
+    ax.set_xlabel("dense layer")
+    ax.set_ylabel("std of activations")
+    ax.set_title("document 004: sigmoid/tanh pair with Glorot, ReLU with He")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    reporting.save(fig, path, dpi=100)

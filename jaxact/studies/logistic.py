@@ -126,3 +126,18 @@ def accuracy(recipe: Recipe, params, stats, data) -> float:
         features = (features - stats[0]) / stats[1]
     predicted = np.asarray(predict(params, features))[:, 0] >= 0.5
     return float(np.mean(predicted == (np.asarray(labels) >= 0.5)))
+
+
+def markdown(results: list[dict], rows: int, pass_rate: float, epochs: int) -> str:
+    """The report of both recipes (entries as experiments.logistic writes them to results.json)."""
+    lines = ["# Document 003: logistic regression on binary.csv (generated with the documented rule)", "",
+             f"{rows} rows, x, y, z ~ U(0, 100), label = all >= 40 and mean >= 60 (pass rate {pass_rate:.1%}); "
+             f"split 80/10/10; batch 64 (last partial dropped); {epochs} epochs compiled as one lax.scan.", "",
+             "| recipe | cost epoch 1 | final cost | valid accuracy | test accuracy (held-out 10 %) | wall time |",
+             "|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['recipe']} | {r['first_cost']:.3f} | {r['final_cost']:.3f} | {100 * r['valid_accuracy']:.1f} % | "
+                     f"{100 * r['test_accuracy']:.1f} % | {r['seconds']:.1f} s |")
+    lines += ["", "The document's run (raw inputs, SGD 1e-4) printed costs 0.680 -> 0.576 over 10,000 epochs: with inputs "
+              "in the tens, the sigmoid saturates and a tiny learning rate crawls. Standardized inputs and Adam fix both.", ""]
+    return "\n".join(lines)

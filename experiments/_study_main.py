@@ -1,0 +1,35 @@
+"""What every study entrypoint does around the library: quiet logs, one-line errors, progress lines."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+
+def quiet_logs() -> None:
+    """Silences absl/tfds INFO, Optuna's INFO and JAX's "Unable to initialize backend 'tpu'"."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    for name in ("jax._src.xla_bridge", "tensorflow_datasets", "absl"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def fail(error: Exception) -> None:
+    sys.exit(f"error: {error}")
+
+
+def minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
+
+
+def eta(elapsed: float, finished_now: int, remaining: int) -> str:
+    """Remaining time at the rate of this invocation so far."""
+    if finished_now <= 0:
+        return "ETA —"
+    return f"ETA {minutes(elapsed / finished_now * remaining)}"

@@ -1,0 +1,93 @@
+"""Helpers every study's report uses: versions, summaries with bootstrap intervals, metric
+formatting, figures. No process-wide state: figures are `matplotlib.figure.Figure`s saved
+directly (no pyplot, no backend switch, no global style)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import platform
+import warnings
+
+import numpy as np
+import scipy.stats
+from matplotlib.figure import Figure
+
+CONFIDENCE = 0.95
+BOOTSTRAP_RESAMPLES = 10_000
+
+
+def versions() -> dict[str, str]:
+    import flax
+    import jax
+    import optax
+
+    return {"python": platform.python_version(), "jax": jax.__version__, "flax": flax.__version__,
+            "optax": optax.__version__, "numpy": np.__version__, "backend": jax.default_backend()}
+
+
+def finite(values) -> np.ndarray:
+    values = np.asarray(values, np.float64)
+    return values[np.isfinite(values)]
+
+
+def bootstrap_ci(values, seed: int = 0) -> list[float] | None:
+    """95 % bootstrap interval of the mean (scipy.stats.bootstrap, BCa; percentile where BCa is
+    undefined). Equal values give [v, v]; fewer than 2 finite values give None."""
+    values = finite(values)
+    if values.size < 2:
+        return None
+    if np.all(values == values[0]):
+        return [float(values[0])] * 2
+    for method in ("BCa", "percentile"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = scipy.stats.bootstrap((values,), np.mean, confidence_level=CONFIDENCE, n_resamples=BOOTSTRAP_RESAMPLES,
+                                           method=method, rng=np.random.default_rng(seed))
+        low, high = result.confidence_interval
+        if np.isfinite(low) and np.isfinite(high):
+            return [float(low), float(high)]
+    return None
+
+
+def summarize(values) -> dict:
+    """mean, sample sd, min, max and the 95 % bootstrap interval of the mean over the finite
+    values; `n` finite, `not_finite` the others."""
+    values = np.asarray(values, np.float64)
+    kept = finite(values)
+    if kept.size == 0:
+        return {"mean": None, "sd": None, "min": None, "max": None, "ci95": None, "n": 0, "not_finite": int(values.size)}
+    return {"mean": float(kept.mean()), "sd": float(kept.std(ddof=1)) if kept.size > 1 else 0.0,
+            "min": float(kept.min()), "max": float(kept.max()), "ci95": bootstrap_ci(kept), "n": int(kept.size),
+            "not_finite": int(values.size - kept.size)}
+
+
+def format_metric(value: float | None, higher_is_better: bool) -> str:
+    """Accuracy as a percentage, MSE with 4 decimals."""
+    if value is None or not np.isfinite(value):
+        return "—"
+    return f"{100 * value:.2f} %" if higher_is_better else f"{value:.4f}"
+
+
+def format_interval(interval, higher_is_better: bool, signed: bool = False) -> str:
+    if interval is None:
+        return "—"
+    scale, digits, unit = (100.0, 2, " pts" if signed else " %") if higher_is_better else (1.0, 4, "")
+    sign = "+" if signed else ""
+    return f"[{scale * interval[0]:{sign}.{digits}f}, {scale * interval[1]:{sign}.{digits}f}]{unit}"
+
+
+def figure(width: float, height: float, ncols: int = 1, nrows: int = 1):
+    """A figure and its axes, outside pyplot."""
+    fig = Figure(figsize=(width, height))
+    axes = fig.subplots(nrows, ncols)
+    return fig, axes
+
+
+def save(fig: Figure, path: pathlib.Path, dpi: int = 110) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+
+
+def write_json(path: pathlib.Path, document) -> None:
+    path.write_text(json.dumps(document, indent=1, allow_nan=True, default=str))

@@ -1,0 +1,243 @@
+"""A misuse study's report, built from its storage alone: results.json (every unit's numbers,
+summaries with 95 % bootstrap intervals, one verdict per documented claim), report.md and
+curves_<task>.png. Every number in report.md is read from results.json."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import pathlib
+import warnings
+
+import numpy as np
+
+from jaxact import reporting, scheduler, tasks
+from jaxact.studies.misuse import table
+from jaxact.studies.misuse.study import StudyConfig
+
+STATUSES = ("holds", "does not hold", "inconclusive")
+
+
+def margin(task: tasks.Task, reference_mean: float) -> float:
+    """How far from the reference still counts as parity, in the metric's units."""
+    return table.ACCURACY_MARGIN if task.higher_is_better else table.MSE_MARGIN * abs(reference_mean)
+
+
+def _against(interval, low: float, high: float) -> str:
+    """holds: the interval inside [low, high]; does not hold: entirely outside it; else inconclusive."""
+    if interval is None:
+        return "inconclusive"
+    if low <= interval[0] and interval[1] <= high:
+        return "holds"
+    if interval[1] < low or interval[0] > high:
+        return "does not hold"
+    return "inconclusive"
+
+
+def verdict(claim: str, task: tasks.Task, values: dict[int, float], reference: dict[int, float] | None,
+            chance: float) -> dict:
+    """Decides a documented claim from per-seed test metrics (seed -> value; NaN = diverged).
+
+    - fails: the interval of the mean lies within the chance band (see table.CLAIMS); a diverged
+      seed counts as not learning (its value is the chance metric);
+    - parity / worse: the interval of the *gain* over the reference, paired by seed (gain = the
+      difference signed so that positive is better), against the margin: parity holds inside
+      [-margin, margin], worse holds entirely below -margin. Pairs with a diverged side are dropped.
+
+    Returns {"status", "interval", "band" or "margin", "holds_in", "seeds"}: status is one of
+    STATUSES; holds_in/seeds the per-seed tally of the same rule.
+    """
+    if claim == "fails":
+        learned = np.array([v if np.isfinite(v) else chance for v in values.values()])
+        interval = reporting.bootstrap_ci(learned)
+        band = (-np.inf, chance + table.CHANCE_BAND) if task.higher_is_better else (table.CHANCE_MSE_SHARE * chance, np.inf)
+        per_seed = [band[0] <= v <= band[1] for v in learned]
+        return {"status": _against(interval, *band), "interval": interval, "band": [float(b) for b in band],
+                "holds_in": int(sum(per_seed)), "seeds": len(per_seed)}
+    seeds = sorted(s for s in values if reference and s in reference
+                   and np.isfinite(values[s]) and np.isfinite(reference[s]))
+    sign = 1.0 if task.higher_is_better else -1.0
+    gains = np.array([sign * (values[s] - reference[s]) for s in seeds])
+    reference_mean = float(np.mean([reference[s] for s in seeds])) if seeds else 0.0
+    m = margin(task, reference_mean)
+    interval = reporting.bootstrap_ci(gains)
+    if claim == "parity":
+        status, per_seed = _against(interval, -m, m), [abs(g) <= m for g in gains]
+    elif claim == "worse":
+        status, per_seed = _against(interval, -np.inf, -m), [g < -m for g in gains]
+        if status == "inconclusive" and interval is not None and interval[0] >= -m:
+            status = "does not hold"
+    else:
+        raise ValueError(f"unknown claim {claim!r}; valid: {', '.join(table.CLAIMS)}")
+    return {"status": status, "interval": interval, "margin": m, "holds_in": int(sum(per_seed)), "seeds": len(seeds)}
+
+
+def _unit_record(trial) -> dict:
+    attrs = trial.user_attrs
+    unit = attrs[scheduler.UNIT]
+    curve = [trial.intermediate_values.get(step, float("nan")) for step in range(attrs["epochs"])]
+    test = attrs["test"]
+    return {**unit, "best_valid": attrs["best_valid"], "test": test if test is not None else float("nan"),
+            "best_epoch": attrs["best_epoch"], "epochs": attrs["epochs"], "diverged": attrs["diverged"],
+            "chance": attrs["chance"], "seconds": attrs["seconds"], "train_loss": attrs["train_loss"], "valid_metric": curve}
+
+
+def collect(config: StudyConfig, study: scheduler.Study) -> dict:
+    """The study document (results.json) from the finished units in the storage."""
+    by_variant: dict[tuple[str, str], list[dict]] = {}
+    for trial in study.finished():
+        record = _unit_record(trial)
+        by_variant.setdefault((record["task"], record["variant"]), []).append(record)
+    selected = table.select(config.study, config.task, list(config.variants or ()) or None)
+    entries, task_infos = [], []
+    for task_name in dict.fromkeys(v.task for v in selected):
+        task = tasks.get_task(task_name)
+        rows = [v for v in selected if v.task == task_name]
+        records = [r for v in rows for r in by_variant.get((task_name, v.name), [])]
+        if not records:
+            continue
+        chance = {name: float(np.mean([r["chance"][name] for r in records])) for name in ("valid", "test")}
+        reference = next((v for v in table.STUDIES[config.study] if v.task == task_name and v.claim == "reference"), None)
+        reference_values = {r["seed"]: r["test"] for r in by_variant.get((task_name, reference.name), [])} if reference else None
+        for v in rows:
+            seeds = sorted(by_variant.get((task_name, v.name), []), key=lambda r: r["seed"])
+            if not seeds:
+                continue
+            entry = {
+                "name": v.name, "task": v.task, "description": v.description, "final_activation": v.final_activation,
+                "loss": v.loss, "loss_on_logits": v.on_logits, "label_transform": v.label_transform,
+                "recommended": v.recommended, "ours": v.ours, "claim": v.claim,
+                "documented": {"valid": v.documented[0], "test": v.documented[1]} if v.documented else None,
+                "seeds": [{k: r[k] for k in ("seed", "best_valid", "test", "best_epoch", "epochs", "diverged",
+                                               "train_loss", "valid_metric")} for r in seeds],
+                "summary": {"best_valid": reporting.summarize([r["best_valid"] for r in seeds]),
+                            "test": reporting.summarize([r["test"] for r in seeds]),
+                            "epochs": reporting.summarize([r["epochs"] for r in seeds])},
+                "verdict": None,
+            }
+            if v.claim in ("fails", "parity", "worse"):
+                entry["verdict"] = {**verdict(v.claim, task, {r["seed"]: r["test"] for r in seeds}, reference_values,
+                                              chance["test"]), "rule": table.CLAIMS[v.claim]}
+            entries.append(entry)
+        task_infos.append({"task": task_name, "metric": task.metric_name, "higher_is_better": task.higher_is_better,
+                           "chance": chance, "units": len(records), "seconds": float(sum(r["seconds"] for r in records))})
+    seconds = study.optuna.user_attrs.get(scheduler.SECONDS) or {"train": 0.0, "invocations": []}
+    return {"study": config.study, "task": config.task, "config": dataclasses.asdict(config),
+            "settings": config.settings(), "created": datetime.datetime.now().isoformat(timespec="seconds"),
+            "versions": reporting.versions(), "seconds": seconds, "tasks": task_infos, "variants": entries}
+
+
+def _verdict_text(entry: dict, higher_is_better: bool) -> str:
+    if entry["claim"] == "reference":
+        return "reference"
+    verdict_ = entry["verdict"]
+    if verdict_ is None:
+        return "—"
+    claim = {"fails": "does not learn", "parity": "as good as the reference", "worse": "worse than the reference"}
+    interval = (reporting.format_interval(verdict_["interval"], higher_is_better) if entry["claim"] == "fails"
+                else "gain " + reporting.format_interval(verdict_["interval"], higher_is_better, signed=True))
+    return f"{claim[entry['claim']]}: **{verdict_['status']}** ({interval}; {verdict_['holds_in']}/{verdict_['seeds']} seeds)"
+
+
+def _test_text(summary: dict, higher_is_better: bool) -> str:
+    if summary["mean"] is None:
+        return f"diverged ({summary['not_finite']})"
+    text = (f"{reporting.format_metric(summary['mean'], higher_is_better)} "
+            f"{reporting.format_interval(summary['ci95'], higher_is_better)}")
+    return text + (f", {summary['not_finite']} diverged" if summary["not_finite"] else "")
+
+
+def _sd_text(summary: dict, higher_is_better: bool) -> str:
+    if summary["mean"] is None:
+        return "—"
+    scale, digits = (100.0, 2) if higher_is_better else (1.0, 4)
+    return f"{scale * summary['mean']:.{digits}f} ± {scale * summary['sd']:.{digits}f}"
+
+
+def markdown(document: dict) -> str:
+    config = document["config"]
+    seconds = document["seconds"]
+    invocations = seconds.get("invocations", [])
+    wall = sum(i["wall"] for i in invocations)
+    workers = ", ".join(str(i["workers"]) for i in invocations) or "—"
+    lines = [f"# {document['study'].replace('_', ' ')}: {document['task']}", "",
+             f"{config['seeds']} seeds from {config['seed']} (model init, shuffling"
+             f"{', and each its own train/valid sample' if config['split'] == 'per_seed' else '; one data sample for all'}"
+             f": --split={config['split']}), train {config['train_size']} / valid {config['valid_size']} / test "
+             f"{config['test_size'] or 10_000}, patience {config['patience']}, max {config['max_epochs']} epochs. "
+             f"Wall time {wall / 60:.1f} min over {len(invocations)} invocation(s) with {workers} worker(s); "
+             f"{seconds.get('train', 0.0) / 60:.1f} min of unit training, on {document['versions']['backend']}.", ""]
+    for info in document["tasks"]:
+        task = tasks.get_task(info["task"])
+        hib = task.higher_is_better
+        rows = [v for v in document["variants"] if v["task"] == task.name]
+        unit = "accuracy" if hib else "MSE, lower is better"
+        lines += [f"## {task.name} ({unit})", "",
+                  f"Chance (best constant prediction): valid {reporting.format_metric(info['chance']['valid'], hib)}, "
+                  f"test {reporting.format_metric(info['chance']['test'], hib)}. {info['units']} units, "
+                  f"{info['seconds'] / 60:.1f} min of training.", "",
+                  "| variant | documents | test: mean [95 % CI] | test: mean ± sd | valid best | epochs | documents valid / test | claim: verdict |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for v in rows:
+            mark = ("✅" if v["recommended"] else "❌") + (" (ours)" if v["ours"] else "")
+            documented = (f"{reporting.format_metric(v['documented']['valid'], hib)} / "
+                          f"{reporting.format_metric(v['documented']['test'], hib)}"
+                          if v["documented"] else "not run" if not v["loss_on_logits"] else "— (corrected twin)")
+            lines.append(f"| `{v['name']}` | {mark} | {_test_text(v['summary']['test'], hib)} | "
+                         f"{_sd_text(v['summary']['test'], hib)} | {_sd_text(v['summary']['best_valid'], hib)} | "
+                         f"{v['summary']['epochs']['mean']:.1f} | {documented} | {_verdict_text(v, hib)} |")
+        lines.append("")
+    lines += ["Claims, each decided from 95 % bootstrap intervals over seeds (scipy.stats.bootstrap, BCa): "
+              + "; ".join(f"**{k}** {text}" for k, text in table.CLAIMS.items() if k != "reference")
+              + ". A verdict is *inconclusive* when the interval straddles the boundary. The gain is the paired "
+              "difference from the reference, signed so that positive is better.",
+              "`[logits]`: the same loss computed on the logits (ours), to show what applying it to activated outputs "
+              "(the documents' PyTorch code) cost.", ""]
+    return "\n".join(lines)
+
+
+def plot_curves(document: dict, task_name: str, path: pathlib.Path) -> None:
+    """Valid metric per epoch, one line per variant (mean over seeds, band = sd); dots mark each
+    variant's mean best epoch, crosses where its last seed stopped."""
+    task = tasks.get_task(task_name)
+    rows = [v for v in document["variants"] if v["task"] == task_name]
+    fig, ax = reporting.figure(10, 6)
+    scale = 100.0 if task.higher_is_better else 1.0
+    for i, v in enumerate(rows):
+        length = max(len(s["valid_metric"]) for s in v["seeds"])
+        history = np.full((len(v["seeds"]), length), np.nan)
+        for j, s in enumerate(v["seeds"]):
+            history[j, : len(s["valid_metric"])] = s["valid_metric"]
+        history *= scale
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean, sd = np.nanmean(history, 0), np.nanstd(history, 0)
+        epochs = np.arange(1, length + 1)
+        color = f"C{i % 10}"
+        ax.plot(epochs, mean, "--" if v["ours"] else "-", color=color,
+                label=f"{v['name']} {'✓' if v['recommended'] else '✗'}")
+        ax.fill_between(epochs, mean - sd, mean + sd, alpha=0.15, color=color)
+        best = int(round(np.mean([s["best_epoch"] for s in v["seeds"] if s["best_epoch"] >= 0] or [0])))
+        if 0 <= best < length and np.isfinite(mean[best]):
+            ax.plot(best + 1, mean[best], "o", color=color)
+        if np.isfinite(mean[-1]):
+            ax.plot(length, mean[-1], "x", color=color, markersize=9)
+    if not task.higher_is_better:
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"valid {'accuracy (%)' if task.higher_is_better else 'MSE (original scale)'}")
+    ax.set_title(f"{document['study'].replace('_', ' ')} — {task_name} (mean ± sd over seeds; o best epoch, x early stop)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    reporting.save(fig, path)
+
+
+def write(out_dir: pathlib.Path, config: StudyConfig, study: scheduler.Study) -> dict:
+    """Writes results.json, report.md and curves_<task>.png from the storage; returns the document."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    document = collect(config, study)
+    reporting.write_json(out_dir / "results.json", document)
+    (out_dir / "report.md").write_text(markdown(document))
+    for info in document["tasks"]:
+        plot_curves(document, info["task"], out_dir / f"curves_{info['task']}.png")
+    return document

@@ -1,0 +1,197 @@
+"""The scheduler: units claimed once by concurrent workers, a study killed with SIGKILL at any
+moment resumes to the same report, and workers on different "machines" share a study through a
+real PostgreSQL server."""
+
+import json
+import multiprocessing
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import optuna
+import pytest
+
+from jaxact import scheduler
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SMOKE = ["--seeds=2", "--train_size=300", "--valid_size=200", "--test_size=500", "--max_epochs=2"]
+PG_BIN = pathlib.Path("/usr/lib/postgresql/15/bin")
+
+
+def _claim_all(url: str, results) -> None:
+    study = scheduler.Study(url, "stress", {"a": 1})
+    finished = 0
+    while claimed := study.claim(2):
+        for trial in claimed:
+            time.sleep(0.02)  # "training", so that the workers overlap
+            finished += study.finish(trial, 1.0, {"by": scheduler.this_process()})
+    results.put(finished)
+
+
+@pytest.mark.parametrize("storage", ["study.journal", "sqlite:///{dir}/study.db"])
+def test_concurrent_workers_finish_every_unit_exactly_once(storage, tmp_path):
+    url = storage.format(dir=tmp_path) if "://" in storage else str(tmp_path / storage)
+    study = scheduler.Study(url, "stress", {"a": 1})
+    assert study.enqueue([{"i": i} for i in range(60)]) == 60
+    assert study.enqueue([{"i": i} for i in range(70)]) == 10  # only the new ones
+    for trial in study.trials()[:5]:  # popped by a worker that died: every worker will find them abandoned
+        study.storage.set_trial_state_values(study.trial_id(trial), optuna.trial.TrialState.RUNNING)
+        study.storage.set_trial_user_attr(study.trial_id(trial), scheduler.OWNER, _dead_process())
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    workers = [context.Process(target=_claim_all, args=(url, results)) for _ in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(120)
+    counts = [results.get(timeout=10) for _ in workers]
+    assert sum(counts) == 70, counts  # no unit finished twice
+    finished = study.finished()
+    assert len(finished) == 70 and len({t.user_attrs[scheduler.KEY] for t in finished}) == 70
+    assert study.counts() == {"done": 70, "running": 0, "waiting": 0}
+    lost = [t for t in study.trials() if t.user_attrs.get(scheduler.ABANDONED)]
+    assert len(lost) == 5 and len(study.trials()) == 75  # exactly one copy of each
+
+
+def _dead_process() -> str:
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    return f"{socket.gethostname()}:{finished.pid}"
+
+
+def test_a_duplicate_unit_is_failed_not_trained(tmp_path):
+    study = scheduler.Study(str(tmp_path / "s.journal"), "dup", {})
+    study.enqueue([{"i": 0}])
+    study.optuna.enqueue_trial({}, user_attrs={scheduler.UNIT: {"i": 0}, scheduler.KEY: scheduler.unit_key({"i": 0})})
+    (first,) = study.claim(5)  # the second copy is found a duplicate when popped
+    assert study.counts() == {"done": 0, "running": 1, "waiting": 0}
+    study.finish(first, 0.5, {})
+    states = [t.state for t in study.trials()]
+    assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL]
+
+
+def test_settings_are_kept_and_enforced(tmp_path):
+    scheduler.Study(str(tmp_path / "s.journal"), "kept", {"max_epochs": 2, "split": "per_seed"})
+    with pytest.raises(ValueError, match=r"trained with max_epochs=2 \(now 3\): rerun with those flags"):
+        scheduler.Study(str(tmp_path / "s.journal"), "kept", {"max_epochs": 3, "split": "per_seed"})
+
+
+def _run(*args, cwd, **kwargs):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def _seed_values(out: pathlib.Path) -> dict:
+    document = json.loads((out / "results.json").read_text())
+    return {(v["name"], s["seed"]): (s["test"], s["best_valid"], s["epochs"], s["train_loss"])
+            for v in document["variants"] for s in v["seeds"]}
+
+
+def test_kill_9_at_any_moment_then_rerun_gives_the_uninterrupted_report(tmp_path, mnist_dir):
+    args = ["experiments.misuse", "--task=multiclass", "--workers=2", *SMOKE]
+    whole = _run(*args, f"--out_dir={tmp_path / 'whole'}", cwd=tmp_path)
+    assert whole.wait(600) == 0, whole.stderr.read()[-2000:]
+    killed = _run(*args, f"--out_dir={tmp_path / 'killed'}", cwd=tmp_path, start_new_session=True)
+    seen = []
+    for line in killed.stdout:  # kill the whole process group once 3 units are done
+        seen.append(line)
+        if line.startswith("[3/"):
+            os.killpg(killed.pid, signal.SIGKILL)
+            break
+    killed.wait(60)
+    assert killed.returncode == -signal.SIGKILL
+    time.sleep(1)  # the workers die with their parent (PR_SET_PDEATHSIG)
+    rerun = _run(*args, f"--out_dir={tmp_path / 'killed'}", cwd=tmp_path)
+    out, err = rerun.communicate(timeout=600)
+    assert rerun.returncode == 0, err[-2000:]
+    first = out.splitlines()[0]
+    done_before = int(first.split("units; ")[1].split(" of ")[0])
+    assert 3 <= done_before < 10, first
+    assert sum(line.startswith("[") for line in out.splitlines()) == 10 - done_before  # fewer units trained
+    whole_values, resumed = _seed_values(tmp_path / "whole"), _seed_values(tmp_path / "killed")
+    assert whole_values.keys() == resumed.keys() and len(resumed) == 10
+    for key, (test, valid, epochs, loss) in whole_values.items():
+        r_test, r_valid, r_epochs, r_loss = resumed[key]
+        assert epochs == r_epochs and abs(test - r_test) <= 1e-6 and abs(valid - r_valid) <= 1e-6, key
+        np.testing.assert_allclose(loss, r_loss, rtol=1e-6)
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """A real PostgreSQL 15 server on 127.0.0.1, in a temp dir, stopped at the end. Skipped where
+    the server programs are absent; .ci/run sets JAXACT_REQUIRE_POSTGRES=1 to make that a failure."""
+    if not (PG_BIN / "initdb").exists():
+        reason = f"PostgreSQL server programs not found in {PG_BIN} (Debian's postgresql-15)"
+        if os.environ.get("JAXACT_REQUIRE_POSTGRES"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    pytest.importorskip("psycopg")
+    data_dir = pathlib.Path(tempfile.mkdtemp(prefix="jaxact-pg-"))
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_postgres:
+        shutil.chown(data_dir, "postgres")
+    port = _free_port()
+    run = lambda *cmd: subprocess.run([*as_postgres, *cmd], check=True, capture_output=True, timeout=120)  # noqa: E731
+    run(str(PG_BIN / "initdb"), "-D", str(data_dir / "db"), "-A", "trust", "-U", "postgres")
+    run(str(PG_BIN / "pg_ctl"), "-D", str(data_dir / "db"), "-l", str(data_dir / "log"), "-o",
+        f"-p {port} -k {data_dir} -c listen_addresses=127.0.0.1", "-w", "start")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        run(str(PG_BIN / "pg_ctl"), "-D", str(data_dir / "db"), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _machines(args: list[str], tmp_path, count: int = 2) -> list[str]:
+    """`count` invocations of the same command at once, each with its own directory ("machine")."""
+    workers = [_run(*args, f"--out_dir={tmp_path / f'machine{i}'}", cwd=tmp_path) for i in range(count)]
+    outputs = []
+    for w in workers:
+        out, err = w.communicate(timeout=900)
+        assert w.returncode == 0, err[-2000:]
+        outputs.append(out)
+    return outputs
+
+
+def test_two_machines_share_a_misuse_study_on_postgres(postgres_url, tmp_path, mnist_dir):
+    outputs = _machines(["experiments.misuse", "--task=multiclass", "--workers=1", f"--storage={postgres_url}",
+                         "--study_name=shared_misuse", *SMOKE], tmp_path)
+    trained = [sum(line.startswith("[") for line in out.splitlines()) for out in outputs]
+    assert sum(trained) == 10 and all(t > 0 for t in trained), trained  # both machines worked, nothing twice
+    study = optuna.load_study(study_name="shared_misuse", storage=postgres_url)
+    complete = [t for t in study.get_trials() if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 10 and len({t.user_attrs[scheduler.KEY] for t in complete}) == 10
+    assert all(t.user_attrs.get(scheduler.DUPLICATE_OF) for t in study.get_trials()
+               if t.state == optuna.trial.TrialState.FAIL)  # only copies two machines enqueued at once
+    owners = {t.user_attrs[scheduler.OWNER] for t in complete}
+    assert len(owners) == 2
+    report = json.loads((tmp_path / "machine0" / "results.json").read_text())
+    assert sum(len(v["seeds"]) for v in report["variants"]) == 10
+
+
+def test_two_machines_share_an_hpo_study_on_postgres(postgres_url, tmp_path, mnist_dir):
+    _machines(["experiments.activation_hpo", "--trials=6", "--batch_trials=2", "--train_size=200", "--valid_size=100",
+               "--hpo_valid_size=200", "--test_size=300", "--max_epochs=2", "--workers=1",
+               f"--storage={postgres_url}", "--study_name=shared_hpo"], tmp_path)
+    study = optuna.load_study(study_name="shared_hpo", storage=postgres_url)
+    trials = study.get_trials()
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 6 and len({tuple(sorted(t.params.items())) for t in complete}) == 6
+    assert len({t.user_attrs[scheduler.OWNER] for t in complete}) == 2
+    assert all(t.user_attrs.get("surplus") for t in trials if t.state == optuna.trial.TrialState.FAIL)
