@@ -6,7 +6,6 @@ default) train them; the report is built from the storage. Run the same command 
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 from absl import flags

@@ -16,8 +16,10 @@ def quiet_logs() -> None:
     for name in ("jax._src.xla_bridge", "tensorflow_datasets", "absl"):
         logging.getLogger(name).setLevel(logging.ERROR)
     import optuna
+    import tensorflow_datasets as tfds
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    tfds.disable_progress_bar()
 
 
 def fail(error: Exception) -> None:

@@ -2,7 +2,6 @@
 
 import gzip
 import http.server
-import pathlib
 import shutil
 import sys
 import threading
@@ -129,3 +128,35 @@ def test_scaling_matches_documents():
 
 def test_tensorflow_is_never_imported(misuse_splits):
     assert "tensorflow" not in sys.modules
+
+
+def test_uci_digits_through_tfds():
+    images, digits = data.get_dataset("digits").load("train")
+    test_images, test_digits = data.get_dataset("digits").load("test")
+    assert images.shape == (1_200, 28, 28, 1) and test_images.shape == (597, 28, 28, 1)
+    assert images.dtype == np.uint8 and images.min() == 0 and images.max() == 255
+    counts = np.bincount(np.concatenate([digits, test_digits]), minlength=10)
+    assert counts.tolist() == [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
+    splits = data.make_splits("misuse", seed=0, dataset="digits")
+    assert {k: len(v) for k, v in splits.items()} == {"train": 480, "valid": 720, "test": 597}
+    assert all(-1.0 <= v.images.min() and v.images.max() <= 1.0 for v in splits.values())
+    assert set(splits["train"].rows).isdisjoint(splits["valid"].rows)
+    with pytest.raises(ValueError, match="dataset 'digits' has no 'hpo' split"):
+        data.make_splits("hpo", dataset="digits")
+    with pytest.raises(ValueError, match="unknown dataset 'fashion'"):
+        data.make_splits("misuse", dataset="fashion")
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "digits"])
+def test_per_seed_splits_are_disjoint_deterministic_and_differ_by_seed(dataset, mnist_dir):
+    from jaxact.studies.misuse import study
+
+    config = study.StudyConfig(dataset=dataset, split="per_seed")
+    draws = {seed: data.sample_rows("misuse", study.split_seed(config, seed), dataset) for seed in (0, 1)}
+    for rows in draws.values():
+        assert set(rows["train"]).isdisjoint(rows["valid"])
+    again = data.sample_rows("misuse", study.split_seed(config, 1), dataset)
+    assert all(np.array_equal(again[k], draws[1][k]) for k in again)
+    assert not np.array_equal(draws[0]["train"], draws[1]["train"])
+    fixed = study.StudyConfig(dataset=dataset, split="fixed", seed=7)
+    assert study.split_seed(fixed, 0) == study.split_seed(fixed, 3) == 7

@@ -26,10 +26,10 @@ def test_the_documented_rows_are_all_there():
     """The documents' tables (000: 16 rows, 002: 15) live in table.py, each with its numbers and
     claim, and every task has one recommended reference row."""
     assert len(_documented(variants.ACTIVATION_MISUSE)) == 16 and len(_documented(variants.LOSS_MISUSE)) == 15
-    for study, rows in variants.STUDIES.items():
-        for task in variants.study_tasks(study):
+    for name, rows in variants.STUDIES.items():
+        for task in variants.study_tasks(name):
             references = [v for v in rows if v.task == task and v.claim == "reference"]
-            assert len(references) == 1 and references[0].recommended, (study, task)
+            assert len(references) == 1 and references[0].recommended, (name, task)
         for v in _documented(rows):
             valid, test = v.documented
             assert v.claim in variants.CLAIMS
@@ -121,7 +121,7 @@ def test_entrypoint_smoke_run_writes_json_markdown_and_png(module, task, tmp_pat
     ("experiments.activation_hpo", ["--batch_trials=0"], "--batch_trials must be at least 1, got 0"),
     ("experiments.misuse", ["--seeds=0"], "--seeds must be at least 1, got 0"),
     ("experiments.misuse", ["--max_epochs=-1"], "--max_epochs must be at least 1, got -1"),
-    ("experiments.misuse", ["--train_size=999999"], "--train_size must be at most 2,000 (the misuse split), got 999,999"),
+    ("experiments.misuse", ["--train_size=999999"], "--train_size must be at most 2,000 (the mnist misuse split), got 999,999"),
     ("experiments.misuse", ["--split=random"], "--split must be one of per_seed, fixed, got 'random'"),
     ("experiments.loss_misuse", ["--storage=nosuchdb://host/db"], "cannot open storage 'nosuchdb://host/db'"),
     ("experiments.activation_hpo", ["--hpo_valid_size=6000"], "--hpo_valid_size must be at most 5,000"),
@@ -142,3 +142,31 @@ def test_an_out_dir_that_is_a_file_fails_before_training(module, tmp_path):
     assert done.returncode != 0
     assert done.stderr.strip().splitlines()[-1] == f"error: --out_dir {str(file)!r} is a file: give a directory"
     assert file.read_text() == "mine"
+
+
+def test_the_same_study_on_digits_and_the_dataset_comparison(tmp_path, mnist_dir):
+    outs = {}
+    for dataset in ("mnist", "digits"):
+        outs[dataset] = tmp_path / dataset
+        done = _run("experiments.misuse", "--task=probability", f"--dataset={dataset}", f"--out_dir={outs[dataset]}",
+                    "--seeds=2", "--train_size=200", "--valid_size=200", "--test_size=300", "--max_epochs=2",
+                    cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-2000:]
+    digits = json.loads((outs["digits"] / "results.json").read_text())
+    assert digits["dataset"] == "digits" and digits["settings"]["dataset"] == "digits"
+    assert "# activation misuse: probability on digits" in (outs["digits"] / "report.md").read_text()
+    done = _run("experiments.compare_datasets", f"--results={outs['mnist']},{outs['digits']}",
+                f"--out_dir={tmp_path / 'compare'}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    comparison = json.loads((tmp_path / "compare" / "comparison.json").read_text())
+    assert comparison["datasets"] == ["mnist", "digits"]
+    assert [r["variant"] for r in comparison["rows"]] == ["softmax+bce", "softmax+cce"]  # the two "fails" claims
+    for row in comparison["rows"]:
+        assert set(row["datasets"]) == {"mnist", "digits"}
+        # softmax over one output is identically 1: it cannot learn on any dataset
+        assert all(cell["status"] in ("holds", "inconclusive") for cell in row["datasets"].values())
+    markdown = (tmp_path / "compare" / "comparison.md").read_text()
+    assert "| probability | `softmax+bce` | fails |" in markdown
+    bad = _run("experiments.compare_datasets", f"--results={outs['mnist']},{outs['mnist']}",
+               f"--out_dir={tmp_path / 'bad'}", cwd=tmp_path)
+    assert bad.returncode != 0 and bad.stderr.strip().endswith("error: give results of different datasets, got mnist, mnist")

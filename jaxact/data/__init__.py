@@ -1,11 +1,14 @@
-"""MNIST for jaxact: verified IDX files -> tfds (no TensorFlow) -> seeded study splits."""
+"""The studies' data: verified MNIST IDX files and scikit-learn's UCI digits -> tfds (no
+TensorFlow) -> seeded study splits. Datasets are picked by name from `DATASETS`."""
 
 from jaxact.data.tfds_mnist import JaxactMnist, load_split, prepared_builder
+from jaxact.data import tfds_digits  # noqa: F401  (registers "digits")
 from jaxact.data.idx import DigestMismatchError
 from jaxact.data.fetch import MnistUnavailableError, provision
-from jaxact.data.splits import PLANS, Split, make_splits, sample_rows, scale
+from jaxact.data.registry import DATASETS, Dataset, get as get_dataset, plan
+from jaxact.data.splits import Split, make_splits, sample_rows, scale
 
 __all__ = [
-    "DigestMismatchError", "JaxactMnist", "MnistUnavailableError", "PLANS", "Split",
-    "load_split", "prepared_builder", "make_splits", "provision", "sample_rows", "scale",
+    "DATASETS", "Dataset", "DigestMismatchError", "JaxactMnist", "MnistUnavailableError", "Split", "get_dataset",
+    "load_split", "plan", "prepared_builder", "make_splits", "provision", "sample_rows", "scale",
 ]

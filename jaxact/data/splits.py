@@ -1,11 +1,12 @@
-"""The studies' data splits, sampled with a seeded generator over the 60,000 train rows.
+"""The studies' data splits, sampled with a seeded generator over a dataset's train rows.
 
-| plan   | sampled | parts (in order)                               | test       |
-|--------|---------|------------------------------------------------|------------|
-| misuse | 5,000   | train 2,000 / valid 3,000                      | all 10,000 |
-| hpo    | 10,000  | train 3,000 / valid 2,000 / hpo_valid 5,000    | all 10,000 |
+| dataset | plan   | sampled of train | parts (in order)                            | test       |
+|---------|--------|------------------|---------------------------------------------|------------|
+| mnist   | misuse | 5,000 of 60,000  | train 2,000 / valid 3,000                   | all 10,000 |
+| mnist   | hpo    | 10,000 of 60,000 | train 3,000 / valid 2,000 / hpo_valid 5,000 | all 10,000 |
+| digits  | misuse | 1,200 of 1,200   | train 480 / valid 720                       | all 597    |
 
-The sample is a seeded draw of IDX row indices, so it does not depend on how tfds stores rows.
+The sample is a seeded draw of row indices, so it does not depend on how tfds stores rows.
 Smaller sizes (smoke runs) take a prefix of each part: subsets stay nested and disjoint.
 """
 
@@ -15,12 +16,7 @@ import dataclasses
 
 import numpy as np
 
-from jaxact.data.tfds_mnist import load_split
-
-PLANS: dict[str, dict[str, int]] = {
-    "misuse": {"train": 2_000, "valid": 3_000},
-    "hpo": {"train": 3_000, "valid": 2_000, "hpo_valid": 5_000},
-}
+from jaxact.data import registry
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,12 +36,11 @@ def scale(images: np.ndarray) -> np.ndarray:
     return ((images.astype(np.float32) / 255.0 - 0.5) / 0.5).astype(np.float32)
 
 
-def sample_rows(plan: str, seed: int) -> dict[str, np.ndarray]:
-    """IDX train-row indices of each part of `plan`, drawn without replacement."""
-    if plan not in PLANS:
-        raise ValueError(f"unknown split plan {plan!r}; valid: {', '.join(PLANS)}")
-    parts = PLANS[plan]
-    drawn = np.random.default_rng(seed).choice(60_000, size=sum(parts.values()), replace=False)
+def sample_rows(plan: str, seed: int, dataset: str = "mnist") -> dict[str, np.ndarray]:
+    """Train-row indices of each part of `plan` on `dataset`, drawn without replacement."""
+    parts = registry.plan(dataset, plan)
+    drawn = np.random.default_rng(seed).choice(registry.get(dataset).sizes["train"], size=sum(parts.values()),
+                                               replace=False)
     bounds = np.cumsum([0, *parts.values()])
     return {name: drawn[lo:hi] for name, lo, hi in zip(parts, bounds[:-1], bounds[1:])}
 
@@ -55,16 +50,17 @@ def make_splits(
     seed: int = 0,
     sizes: dict[str, int] | None = None,
     test_size: int | None = None,
-    raw_dir: str | None = None,
+    dataset: str = "mnist",
 ) -> dict[str, Split]:
-    """The parts of `plan` plus "test" (the 10,000 test images, or a prefix of `test_size`)."""
-    rows = sample_rows(plan, seed)
+    """The parts of `plan` plus "test" (the dataset's test images, or a prefix of `test_size`)."""
+    rows = sample_rows(plan, seed, dataset)
     for name, size in (sizes or {}).items():
         if name not in rows or not 0 < size <= len(rows[name]):
             raise ValueError(f"{name} size {size} outside 1..{len(rows.get(name, ()))} for plan {plan!r}")
         rows[name] = rows[name][:size]
-    train_images, train_digits = load_split("train", raw_dir)
-    test_images, test_digits = load_split("test", raw_dir)
+    load = registry.get(dataset).load
+    train_images, train_digits = load("train")
+    test_images, test_digits = load("test")
     splits = {name: Split(scale(train_images[r]), train_digits[r], r) for name, r in rows.items()}
     test_rows = np.arange(test_size or len(test_digits))
     splits["test"] = Split(scale(test_images[test_rows]), test_digits[test_rows], test_rows)

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from jaxact.data import fetch, idx
+from jaxact.data.registry import Dataset, read_split, register
 
 
 class JaxactMnist(tfds.core.GeneratorBasedBuilder):
@@ -64,14 +65,14 @@ def load_split(split: str, raw_dir: str | None = None, data_dir: str | None = No
     Rows are put back in IDX order by their stored index, so callers never depend on the
     order tfds happened to write them in.
     """
-    source = prepared_builder(raw_dir, data_dir).as_data_source(split=split)
-    rows = source.__getitems__(range(len(source)))
-    index = np.fromiter((row["index"] for row in rows), np.int64, len(rows))
-    order = np.argsort(index)
-    if not np.array_equal(index[order], np.arange(idx.SPLIT_SIZES[split])):
+    images, labels, index = read_split(prepared_builder(raw_dir, data_dir), split)
+    if not np.array_equal(index, np.arange(idx.SPLIT_SIZES[split])):
         raise ValueError(f"tfds split {split!r} does not hold every IDX row exactly once")
-    images = np.stack([rows[i]["image"] for i in order])
-    labels = np.fromiter((rows[i]["label"] for i in order), np.int32, len(rows))
-    images.setflags(write=False)
-    labels.setflags(write=False)
     return images, labels
+
+
+MNIST = register(Dataset(
+    name="mnist", description="MNIST, the original 60,000 train / 10,000 test images (IDX files, SHA-256 checked)",
+    load=lambda split: load_split(split), sizes=dict(idx.SPLIT_SIZES),
+    plans={"misuse": {"train": 2_000, "valid": 3_000}, "hpo": {"train": 3_000, "valid": 2_000, "hpo_valid": 5_000}},
+))

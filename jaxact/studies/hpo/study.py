@@ -71,7 +71,7 @@ class HPOConfig:
         check_at_least(self, 1, "trials", "batch_trials", "max_epochs", "patience", "train_size", "valid_size",
                        "hpo_valid_size", "test_size", "models_in_parallel", "workers")
         for name in ("train_size", "valid_size", "hpo_valid_size"):
-            limit = data.PLANS["hpo"][name.removesuffix("_size")]
+            limit = data.plan("mnist", "hpo")[name.removesuffix("_size")]
             if getattr(self, name) > limit:
                 raise ValueError(f"--{name} must be at most {limit:,} (the HPO split), got {getattr(self, name):,}")
         if self.test_size is not None and self.test_size > 10_000:

@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from jaxact import reporting, scheduler, tasks
+from jaxact import data, reporting, scheduler, tasks
 from jaxact.studies.misuse import table
 from jaxact.studies.misuse.study import StudyConfig
 
@@ -122,7 +122,7 @@ def collect(config: StudyConfig, study: scheduler.Study) -> dict:
         task_infos.append({"task": task_name, "metric": task.metric_name, "higher_is_better": task.higher_is_better,
                            "chance": chance, "units": len(records), "seconds": float(sum(r["seconds"] for r in records))})
     seconds = study.optuna.user_attrs.get(scheduler.SECONDS) or {"train": 0.0, "invocations": []}
-    return {"study": config.study, "task": config.task, "config": dataclasses.asdict(config),
+    return {"study": config.study, "task": config.task, "dataset": config.dataset, "config": dataclasses.asdict(config),
             "settings": config.settings(), "created": datetime.datetime.now().isoformat(timespec="seconds"),
             "versions": reporting.versions(), "seconds": seconds, "tasks": task_infos, "variants": entries}
 
@@ -160,11 +160,13 @@ def markdown(document: dict) -> str:
     invocations = seconds.get("invocations", [])
     wall = sum(i["wall"] for i in invocations)
     workers = ", ".join(str(i["workers"]) for i in invocations) or "—"
-    lines = [f"# {document['study'].replace('_', ' ')}: {document['task']}", "",
+    settings = document["settings"]
+    test_size = config["test_size"] or data.get_dataset(settings["dataset"]).sizes["test"]
+    lines = [f"# {document['study'].replace('_', ' ')}: {document['task']} on {settings['dataset']}", "",
              f"{config['seeds']} seeds from {config['seed']} (model init, shuffling"
              f"{', and each its own train/valid sample' if config['split'] == 'per_seed' else '; one data sample for all'}"
-             f": --split={config['split']}), train {config['train_size']} / valid {config['valid_size']} / test "
-             f"{config['test_size'] or 10_000}, patience {config['patience']}, max {config['max_epochs']} epochs. "
+             f": --split={config['split']}), train {settings['train']} / valid {settings['valid']} / test "
+             f"{test_size}, patience {config['patience']}, max {config['max_epochs']} epochs. "
              f"Wall time {wall / 60:.1f} min over {len(invocations)} invocation(s) with {workers} worker(s); "
              f"{seconds.get('train', 0.0) / 60:.1f} min of unit training, on {document['versions']['backend']}.", ""]
     for info in document["tasks"]:
@@ -241,3 +243,66 @@ def write(out_dir: pathlib.Path, config: StudyConfig, study: scheduler.Study) ->
     for info in document["tasks"]:
         plot_curves(document, info["task"], out_dir / f"curves_{info['task']}.png")
     return document
+
+
+def compare(documents: list[dict]) -> dict:
+    """Document 000's warning put to the test: each documented claim's verdict on every dataset.
+
+    `documents`: results.json documents of one study on different datasets. Returns {"study",
+    "datasets", "rows": [{task, variant, claim, per dataset: {status, interval, test}}], "changed":
+    the rows whose status differs between datasets}.
+    """
+    datasets = [d["dataset"] for d in documents]
+    if len(set(datasets)) != len(datasets):
+        raise ValueError(f"give results of different datasets, got {', '.join(datasets)}")
+    studies = {d["study"] for d in documents}
+    if len(studies) != 1:
+        raise ValueError(f"give results of one study, got {', '.join(sorted(studies))}")
+    by_dataset = {d["dataset"]: {(v["task"], v["name"]): v for v in d["variants"]} for d in documents}
+    keys = list(dict.fromkeys(k for d in documents for k, v in by_dataset[d["dataset"]].items() if v["verdict"]))
+    rows = []
+    for task, name in keys:
+        row = {"task": task, "variant": name, "claim": None, "datasets": {}}
+        for dataset in datasets:
+            v = by_dataset[dataset].get((task, name))
+            if v is None or v["verdict"] is None:
+                continue
+            row["claim"] = v["claim"]
+            row["datasets"][dataset] = {"status": v["verdict"]["status"], "interval": v["verdict"]["interval"],
+                                        "test": v["summary"]["test"]["mean"], "ci95": v["summary"]["test"]["ci95"],
+                                        "seeds": v["summary"]["test"]["n"]}
+        rows.append(row)
+    changed = [r for r in rows if len(r["datasets"]) == len(datasets)
+               and len({cell["status"] for cell in r["datasets"].values()}) > 1]
+    return {"study": studies.pop(), "datasets": datasets, "rows": rows, "changed": changed}
+
+
+def compare_markdown(comparison: dict) -> str:
+    datasets = comparison["datasets"]
+    lines = [f"# {comparison['study'].replace('_', ' ')}: the documented claims on {' and '.join(datasets)}", "",
+             "Document 000 warns that a logically wrong output activation \"may do well on the dataset at hand but "
+             "clearly worse than the right one on a new dataset\". Each claim below is decided on each dataset from its "
+             "own 95 % intervals (see the studies' report.md for the rules).", "",
+             "| task | variant | claim | " + " | ".join(f"{d}: verdict (interval) | {d}: test [95 % CI]" for d in datasets) + " |",
+             "|---|---|---|" + "---|---|" * len(datasets)]
+    for row in comparison["rows"]:
+        hib = tasks.get_task(row["task"]).higher_is_better
+        cells = []
+        for dataset in datasets:
+            cell = row["datasets"].get(dataset)
+            if cell is None:
+                cells += ["not run", "—"]
+                continue
+            signed = row["claim"] != "fails"
+            cells += [f"**{cell['status']}** ({reporting.format_interval(cell['interval'], hib, signed=signed)})",
+                      f"{reporting.format_metric(cell['test'], hib)} {reporting.format_interval(cell['ci95'], hib)}"]
+        lines.append(f"| {row['task']} | `{row['variant']}` | {row['claim']} | " + " | ".join(cells) + " |")
+    lines.append("")
+    if comparison["changed"]:
+        lines.append("Verdicts that change between datasets (\"works here, fails there\"): " + "; ".join(
+            f"{r['task']} `{r['variant']}` ({r['claim']}: " + ", ".join(
+                f"{d} {r['datasets'][d]['status']}" for d in datasets) + ")" for r in comparison["changed"]) + ".")
+    else:
+        lines.append("No verdict changes between the datasets: every documented claim that holds on one holds on the "
+                     "other, and likewise for those that do not hold or stay inconclusive.")
+    return "\n".join(lines) + "\n"

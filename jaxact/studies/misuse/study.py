@@ -28,13 +28,15 @@ class StudyConfig:
     task: str = option("regression", "Task name, or 'all'.")
     seeds: int = option(5, "Seeds per variant (model init, shuffling and, with --split=per_seed, the data sample).")
     seed: int = option(0, "Base seed: the seeds are seed, seed+1, ...; with --split=fixed also the one data sample.")
-    split: str = option("per_seed", "per_seed: each seed draws its own train/valid sample from the 5,000 (data "
-                                    "variance in the intervals); fixed: one sample for every seed (the documents).")
+    split: str = option("per_seed", "per_seed: each seed draws its own train/valid sample (data variance in the "
+                                    "intervals); fixed: one sample for every seed (the documents' protocol).")
+    dataset: str = option("mnist", "mnist (the documents) or digits (scikit-learn's UCI digits: 480 train / 720 valid "
+                                   "/ 597 test).")
     max_epochs: int = option(100, "Epoch cap per model.")
     patience: int = option(10, "Early-stopping patience (epochs without strict improvement).")
-    train_size: int = option(2_000, "Training images (a prefix of the seeded 2,000).")
-    valid_size: int = option(3_000, "Per-epoch validation images (a prefix of the seeded 3,000).")
-    test_size: int | None = option(None, "Test images (default all 10,000; fewer for smoke runs).")
+    train_size: int | None = option(None, "Training images (default the dataset's: 2,000 for MNIST; fewer: a prefix).")
+    valid_size: int | None = option(None, "Per-epoch validation images (default the dataset's: 3,000 for MNIST).")
+    test_size: int | None = option(None, "Test images (default all: 10,000 for MNIST; fewer for smoke runs).")
     variants: tuple[str, ...] | None = option(None, "Only these variant names (default all of the task).")
     workers: int | None = option(None, "Worker processes (default: one per CPU core, each pinned to it; one per "
                                        "accelerator).")
@@ -46,20 +48,27 @@ class StudyConfig:
                                        "URL (postgresql://...) to share the study between machines.")
     study_name: str | None = option(None, "Study name in the storage (default <study>-<task>).")
 
+    def _suffix(self) -> str:
+        return self.task if self.dataset == "mnist" else f"{self.dataset}-{self.task}"
+
     def resolved_out_dir(self) -> pathlib.Path:
-        return pathlib.Path(self.out_dir or f"runs/{self.study}/{self.task}")
+        return pathlib.Path(self.out_dir or f"runs/{self.study}/{self._suffix()}")
 
     def resolved_storage(self) -> str:
         return self.storage or scheduler.storage_url(self.resolved_out_dir())
 
     def resolved_study_name(self) -> str:
-        return self.study_name or f"{self.study}-{self.task}"
+        return self.study_name or f"{self.study}-{self._suffix()}"
+
+    def sizes(self) -> dict[str, int]:
+        """Train and valid rows: the given ones, else the dataset's misuse split."""
+        parts = data.plan(self.dataset, "misuse")
+        return {"train": self.train_size or parts["train"], "valid": self.valid_size or parts["valid"]}
 
     def settings(self) -> dict:
         """What a unit's result depends on besides its variant and seed: fixed for a study's life."""
-        return {name: getattr(self, name) for name in
-                ("split", "max_epochs", "patience", "train_size", "valid_size", "test_size")} | (
-            {"seed": self.seed} if self.split == "fixed" else {})
+        return {"dataset": self.dataset, **self.sizes()} | {name: getattr(self, name) for name in
+                ("split", "max_epochs", "patience", "test_size")} | ({"seed": self.seed} if self.split == "fixed" else {})
 
 
 SMOKE = dict(seeds=2, train_size=300, valid_size=200, test_size=500, max_epochs=2)  # big_vision's runlocal
@@ -73,12 +82,16 @@ def plan(config: StudyConfig) -> list[table.Variant]:
     check_at_least(config, 0, "seed")
     if config.split not in SPLITS:
         raise ValueError(f"--split must be one of {', '.join(SPLITS)}, got {config.split!r}")
-    for name, size in (("train_size", config.train_size), ("valid_size", config.valid_size)):
-        limit = data.PLANS["misuse"][name.removesuffix("_size")]
-        if size > limit:
-            raise ValueError(f"--{name} must be at most {limit:,} (the misuse split), got {size:,}")
-    if config.test_size is not None and config.test_size > 10_000:
-        raise ValueError(f"--test_size must be at most 10,000 (the MNIST test set), got {config.test_size:,}")
+    dataset = data.get_dataset(config.dataset)
+    parts = data.plan(config.dataset, "misuse")
+    for name in ("train", "valid"):
+        size = getattr(config, f"{name}_size")
+        if size is not None and size > parts[name]:
+            raise ValueError(f"--{name}_size must be at most {parts[name]:,} (the {config.dataset} misuse split), "
+                             f"got {size:,}")
+    if config.test_size is not None and config.test_size > dataset.sizes["test"]:
+        raise ValueError(f"--test_size must be at most {dataset.sizes['test']:,} (the {config.dataset} test set), "
+                         f"got {config.test_size:,}")
     out_dir = config.resolved_out_dir()
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"--out_dir {str(out_dir)!r} is a file: give a directory")
@@ -142,9 +155,8 @@ class Trainer:
     def splits(self, seed: int) -> dict:
         key = split_seed(self.config, seed)
         if key not in self._splits:
-            self._splits[key] = data.make_splits(
-                "misuse", seed=key, sizes={"train": self.config.train_size, "valid": self.config.valid_size},
-                test_size=self.config.test_size)
+            self._splits[key] = data.make_splits("misuse", seed=key, sizes=self.config.sizes(),
+                                                 test_size=self.config.test_size, dataset=self.config.dataset)
         return self._splits[key]
 
     def train(self, batch: list[dict], on_epoch: Callable[[dict, train.EpochReport], None] | None = None) -> list[UnitResult]:
