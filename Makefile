@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: test run data bench clean-venv
+.PHONY: test test-fast run data bench clean-venv
 
 $(PY):
 	$(PYTHON_BIN) -m venv $(VENV)
@@ -20,6 +20,9 @@ data: $(STAMP)
 
 test: data
 	$(PY) -m pytest -q tests
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q tests -m "not data"
 
 run: data
 	$(PY) -m experiments.misuse --task=regression

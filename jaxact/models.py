@@ -12,7 +12,7 @@ activations share one compiled program (the studies' variants, the HPO's trials)
 
 Convolution has two implementations with the same parameters, outputs and gradients:
 - "patches": the 9 shifted slices of the (padded) input concatenated on the channel axis, then
-  one matmul. On CPU, XLA's convolution backward pass is slow (DESIGN.md: ~15 s per epoch with
+  one matmul. On CPU, XLA's convolution backward pass is slow (measured: ~15 s per epoch with
   `lax.conv` vs ~1.1 s this way); slices and a matmul have fast gradients everywhere.
 - "lax": `lax.conv_general_dilated` (cuDNN on GPU; fine for forward-only evaluation on CPU).
 Max-pooling is a reshape and a max over the two window axes: `reduce_window`'s backward

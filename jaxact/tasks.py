@@ -118,7 +118,7 @@ def get_task(name: str) -> Task:
 
 # Label transforms of regression variants: forward maps training targets, inverse maps model
 # outputs back to the original scale before the metric. `stats` = (mean, population std) of
-# the train targets (DESIGN.md: standardize with the train labels only).
+# the train targets (the documents standardize with the train labels only).
 def _identity(values, stats):
     del stats
     return values

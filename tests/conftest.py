@@ -25,3 +25,11 @@ def misuse_splits(mnist_dir):
     from jaxact import data
 
     return data.make_splits("misuse", seed=0)
+
+
+def pytest_collection_modifyitems(items):
+    """Two tiers: tests that need the real datasets (the `mnist_dir` fixture, directly or through
+    another) are marked `data`; the rest run on synthetic data in seconds (`make test-fast`)."""
+    for item in items:
+        if "mnist_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.data)

@@ -1,18 +1,15 @@
 """The misuse advisor: every combination the documents discuss, label-based task inference,
-the runtime guard of the logits losses, and the CLI's exit codes."""
+optax and PyTorch loss names, the packaged evidence, and the CLI's exit codes."""
 
 import os
 import subprocess
 import sys
-import warnings
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import jaxact
-from jaxact import advisor, losses, tasks
+from jaxact import advisor, tasks
 from jaxact.advisor import rules
 from jaxact.studies.misuse import table as variants
 
@@ -94,33 +91,6 @@ def test_unknown_names_fail_clearly():
         jaxact.advise("binary", "softmax", "hinge")
     with pytest.raises(ValueError, match="unknown activation"):
         jaxact.advise("binary", "softmux", "bce")
-
-
-Z = jax.random.normal(jax.random.key(0), (32, 10)) * 3
-Y = jax.nn.one_hot(jnp.arange(32) % 10, 10)
-
-
-@pytest.mark.parametrize("loss", [losses.cross_entropy, losses.bce_with_logits])
-def test_guard_fires_on_softmax_outputs_under_jit(loss):
-    checked = jax.jit(lambda z, y: loss(z, y, check_inputs=True))
-    with pytest.warns(losses.ActivatedInputsWarning, match="Pass the logits"):
-        jax.block_until_ready(checked(jax.nn.softmax(Z), Y))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        np.testing.assert_allclose(checked(Z, Y), loss(Z, Y))  # raw logits: silent, same values
-
-
-def test_guard_on_sigmoid_outputs_and_raise_mode():
-    with pytest.warns(losses.ActivatedInputsWarning, match="in \\[0, 1\\]"):
-        jax.block_until_ready(jax.jit(lambda z: losses.bce_with_logits(z, Y, check_inputs=True))(jax.nn.sigmoid(Z)))
-    with pytest.raises(Exception, match="double softmax"):
-        jax.block_until_ready(jax.jit(lambda z: losses.cross_entropy(z, Y, check_inputs="raise"))(jax.nn.softmax(Z)))
-
-
-def test_guard_off_traces_nothing():
-    jaxpr = jax.make_jaxpr(lambda z: losses.cross_entropy(z, Y))(Z)
-    assert "callback" not in str(jaxpr)
-    assert "callback" in str(jax.make_jaxpr(lambda z: losses.cross_entropy(z, Y, check_inputs=True))(Z))
 
 
 @pytest.mark.parametrize("args, code", [

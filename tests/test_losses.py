@@ -4,6 +4,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import warnings
+
 import pytest
 from jax.test_util import check_grads
 
@@ -144,3 +146,32 @@ def test_bce_gradient_is_pytorchs_and_finite_at_saturation():
     z = jnp.array([[0.4], [-1.3]])
     through = jax.grad(lambda v: jnp.sum(L.bce(jax.nn.softmax(v, axis=-1), jnp.array([[0.0], [1.0]]))))(z)
     assert through.tolist() == [[0.0], [0.0]]
+
+
+# --- the runtime guard of the logits losses ---
+
+Z = jax.random.normal(jax.random.key(0), (32, 10)) * 3
+Y = jax.nn.one_hot(jnp.arange(32) % 10, 10)
+
+
+@pytest.mark.parametrize("loss", [L.cross_entropy, L.bce_with_logits])
+def test_guard_fires_on_softmax_outputs_under_jit(loss):
+    checked = jax.jit(lambda z, y: loss(z, y, check_inputs=True))
+    with pytest.warns(L.ActivatedInputsWarning, match="Pass the logits"):
+        jax.block_until_ready(checked(jax.nn.softmax(Z), Y))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(checked(Z, Y), loss(Z, Y))  # raw logits: silent, same values
+
+
+def test_guard_on_sigmoid_outputs_and_raise_mode():
+    with pytest.warns(L.ActivatedInputsWarning, match="in \\[0, 1\\]"):
+        jax.block_until_ready(jax.jit(lambda z: L.bce_with_logits(z, Y, check_inputs=True))(jax.nn.sigmoid(Z)))
+    with pytest.raises(Exception, match="double softmax"):
+        jax.block_until_ready(jax.jit(lambda z: L.cross_entropy(z, Y, check_inputs="raise"))(jax.nn.softmax(Z)))
+
+
+def test_guard_off_traces_nothing():
+    jaxpr = jax.make_jaxpr(lambda z: L.cross_entropy(z, Y))(Z)
+    assert "callback" not in str(jaxpr)
+    assert "callback" in str(jax.make_jaxpr(lambda z: L.cross_entropy(z, Y, check_inputs=True))(Z))
