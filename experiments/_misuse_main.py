@@ -51,9 +51,8 @@ def main(study_name: str) -> None:
     try:
         variants = study.plan(config)
         units = study.units(config, variants)
-        workers, placement = (config.workers, "cpu") if config.workers else scheduler.default_workers()
-        if config.workers and config.workers > 1:
-            placement = scheduler.default_workers()[1]
+        per_device, placement = scheduler.default_workers()
+        workers = config.workers or per_device
         db = study.open_study(config)
     except ValueError as error:
         _study_main.fail(error)
@@ -70,7 +69,13 @@ def main(study_name: str) -> None:
     db.add_seconds(wall=wall, workers=workers)
     document = report.write(out_dir, config, db)
     left = db.counts()
-    status = "done" if left["done"] == total else f"stopped with {left['done']} of {total} units done (rerun to resume)"
+    if left["done"] == total:
+        status = "done"
+    elif left["running"] and not left["waiting"]:
+        status = (f"done here; {left['running']} unit(s) still training elsewhere (the machine that finishes last "
+                  "writes the whole report; or rerun)")
+    else:
+        status = f"stopped with {left['done']} of {total} units done (rerun to resume)"
     if any(codes):
         status += f"; worker exit codes {codes}"
     print(f"{status} in {_study_main.minutes(wall)}: {out_dir}/report.md, results.json, "

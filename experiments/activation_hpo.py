@@ -41,8 +41,8 @@ def main(argv):
     config = _flags.config_from_flags(study.HPOConfig)
     try:
         config.validate()
-        workers, placement = scheduler.default_workers()
-        workers = config.workers or workers
+        per_device, placement = scheduler.default_workers()
+        workers = config.workers or per_device
         db = study.open_study(config)
     except ValueError as error:
         _study_main.fail(error)

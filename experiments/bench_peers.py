@@ -1,0 +1,182 @@
+"""The engine beside its PyTorch peer, in one interleaved run (A B A B ..., every configuration once
+per round), on the same data: 2,000 train images in batches of 32 + 3,000 valid per epoch.
+
+    python -m experiments.bench_peers --rounds=3 --epochs=3 --out=results/bench_peers
+    pip install torch==2.13.0   # the peer (CPU build); without it only the engine is timed
+
+Configurations: each side as 1 process x all threads, and as one pinned single-thread process per
+core running at once (throughput = model-epochs of all processes / wall). Each process times its
+epochs after one warm-up, train and evaluation separately. The engine's pieces are the ones
+`jaxact.train.fit` runs (`train_epoch`, `evaluate`); the peer is the documents' loop on
+pre-made tensors (no per-sample DataLoader). Writes bench.json and bench.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+import numpy as np
+from absl import app, flags
+
+_ROUNDS = flags.DEFINE_integer("rounds", 3, "Interleaved rounds (every configuration once per round).")
+_EPOCHS = flags.DEFINE_integer("epochs", 3, "Timed epochs per process, after one warm-up epoch.")
+_OUT = flags.DEFINE_string("out", "runs/bench_peers", "Output directory for bench.json and bench.md.")
+_WORKER = flags.DEFINE_enum("worker", None, ["engine", "torch"], "Internal: time one process of this side.")
+_THREADS = flags.DEFINE_integer("threads", None, "Internal: threads of a worker (pinned when 1).")
+_CORE = flags.DEFINE_integer("core", None, "Internal: the core a single-thread worker is pinned to.")
+
+
+def _engine_epochs(epochs: int) -> list[dict]:
+    import jax
+
+    from jaxact import data, models, tasks, train
+
+    config = train.EngineConfig("multiclass", models.CNNConfig(10, "relu", "sigmoid", "softmax"),
+                                (train.Objective("cce"),)).resolved()
+    datasets = train.Dataset.for_task(tasks.get_task("multiclass"), data.make_splits("misuse", seed=0))
+    datasets = {k: train.Dataset(jax.numpy.asarray(v.images), jax.numpy.asarray(v.targets)) for k, v in datasets.items()}
+    row = train.ModelSettings(*(jax.numpy.asarray(c[0]) for c in train.ModelSettings.build(seed=0)))
+    params, rest = train.init(config, jax.random.key(0), row)
+    opt_state = train.optimizer(config).init(params)
+    stats = tasks.label_stats(datasets["train"].targets)
+    epoch = jax.jit(lambda p, o, k: train.train_epoch(config, row, p, rest, o, k, datasets["train"], datasets["train"].targets))
+    evaluate = jax.jit(lambda p: train.evaluate(config, row, p, rest, datasets["valid"], stats))
+    out = []
+    for i in range(epochs + 1):
+        start = time.perf_counter()
+        params, opt_state, _ = jax.block_until_ready(epoch(params, opt_state, jax.random.key(i)))
+        trained = time.perf_counter()
+        accuracy = float(jax.block_until_ready(evaluate(params)))
+        out.append({"train": trained - start, "eval": time.perf_counter() - trained, "valid_accuracy": accuracy})
+    return out[1:]
+
+
+def _torch_epochs(epochs: int, threads: int | None) -> list[dict]:
+    import torch
+    from torch import nn
+
+    from jaxact import data
+
+    if threads:
+        torch.set_num_threads(threads)
+    splits = data.make_splits("misuse", seed=0)
+    to_torch = lambda s: (torch.tensor(np.asarray(s.images)).permute(0, 3, 1, 2).contiguous(),  # noqa: E731
+                          torch.tensor(np.asarray(s.digits), dtype=torch.long))
+    (x_train, y_train), (x_valid, y_valid) = to_torch(splits["train"]), to_torch(splits["valid"])
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(64, 64, 3), nn.ReLU(), nn.Flatten(),
+        nn.Linear(1024, 64), nn.Sigmoid(), nn.Linear(64, 10), nn.Softmax(dim=1))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    criterion = nn.CrossEntropyLoss()
+    out = []
+    for _ in range(epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        for index in torch.randperm(len(y_train)).split(32):
+            optimizer.zero_grad()
+            criterion(model(x_train[index]), y_train[index]).backward()
+            optimizer.step()
+        trained = time.perf_counter()
+        model.eval()
+        with torch.no_grad():
+            correct = sum((model(x_valid[i:i + 32]).argmax(1) == y_valid[i:i + 32]).sum().item()
+                          for i in range(0, len(y_valid), 32))
+        out.append({"train": trained - start, "eval": time.perf_counter() - trained, "valid_accuracy": correct / len(y_valid)})
+    return out[1:]
+
+
+def _worker() -> None:
+    if _THREADS.value == 1:
+        os.sched_setaffinity(0, {_CORE.value or 0})
+        os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    epochs = (_engine_epochs(_EPOCHS.value) if _WORKER.value == "engine"
+              else _torch_epochs(_EPOCHS.value, _THREADS.value))
+    print(json.dumps(epochs))
+
+
+CONFIGS = [  # (side, processes, threads per process)
+    ("torch", 1, None), ("engine", 1, None), ("torch", "per core", 1), ("engine", "per core", 1)]
+
+
+def _run(side: str, processes, threads, cores: list[int]) -> dict:
+    """One configuration: its processes at once; per-model-epoch seconds (throughput)."""
+    count = len(cores) if processes == "per core" else 1
+    procs = [subprocess.Popen([sys.executable, "-m", "experiments.bench_peers", f"--worker={side}",
+                               f"--epochs={_EPOCHS.value}"] + (["--threads=1", f"--core={cores[i]}"] if threads else []),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(count)]
+    results = []
+    for p in procs:
+        out, err = p.communicate()
+        if p.returncode:
+            raise RuntimeError(f"{side} worker failed: {err[-1500:]}")
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    # Processes run side by side: the throughput of the configuration is model-epochs / the slowest
+    # process's epoch time, i.e. per-model-epoch seconds = median epoch time / processes.
+    epoch = [float(np.median([e["train"] + e["eval"] for e in r])) for r in results]
+    train = [float(np.median([e["train"] for e in r])) for r in results]
+    evaluate = [float(np.median([e["eval"] for e in r])) for r in results]
+    return {"side": side, "processes": count, "threads": threads or "all",
+            "per_model_epoch": max(epoch) / count, "epoch": max(epoch), "train": max(train), "eval": max(evaluate),
+            "valid_accuracy": [r[-1]["valid_accuracy"] for r in results]}
+
+
+def _name(row: dict) -> str:
+    return f"{row['side']}, {row['processes']} process{'es' if row['processes'] > 1 else ''} x {row['threads']} thread(s)"
+
+
+def main(argv):
+    del argv
+    if _WORKER.value:
+        _worker()
+        return
+    try:
+        import torch  # noqa: F401
+
+        configs = CONFIGS
+    except ImportError:
+        print("torch is not installed (pip install torch==2.13.0): timing the engine only", flush=True)
+        configs = [c for c in CONFIGS if c[0] == "engine"]
+    cores = sorted(os.sched_getaffinity(0))
+    rounds = []
+    for r in range(_ROUNDS.value):
+        row = [_run(side, processes, threads, cores) for side, processes, threads in configs]
+        for result in row:
+            print(f"round {r + 1}: {_name(result):40s} {result['per_model_epoch']:.3f} s per model-epoch (train "
+                  f"{result['train']:.3f} + eval {result['eval']:.3f} s per process-epoch)", flush=True)
+        rounds.append(row)
+    names = [_name(x) for x in rounds[0]]
+    table = {name: [row[i] for row in rounds] for i, name in enumerate(names)}
+    best = {side: min((n for n in names if n.startswith(side)), key=lambda n: np.median([x["per_model_epoch"] for x in table[n]]))
+            for side in {c[0] for c in configs}}
+    ratios = ([rounds[r][names.index(best["torch"])]["per_model_epoch"] / rounds[r][names.index(best["engine"])]["per_model_epoch"]
+               for r in range(len(rounds))] if "torch" in best else [])
+    document = {"rounds": rounds, "epochs": _EPOCHS.value, "cores": len(cores), "best": best,
+                "engine_speedup_over_torch_per_round": ratios}
+    out = pathlib.Path(_OUT.value)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps(document, indent=1))
+    lines = [f"# Engine vs PyTorch peer: {len(rounds)} interleaved rounds, {_EPOCHS.value} timed epochs per process",
+             "", "Seconds per model-epoch (2,000 train + 3,000 valid images; with one process per core, the "
+             "throughput of all of them): median and min-max over rounds; train / eval per process-epoch (medians).", "",
+             "| configuration | per model-epoch: median (min-max) | train | eval |", "|---|---|---|---|"]
+    for name in names:
+        values = [x["per_model_epoch"] for x in table[name]]
+        lines.append(f"| {name} | {np.median(values):.3f} ({min(values):.3f}-{max(values):.3f}) | "
+                     f"{np.median([x['train'] for x in table[name]]):.3f} | {np.median([x['eval'] for x in table[name]]):.3f} |")
+    if ratios:
+        lines += ["", f"Best of each side: engine `{best['engine']}`, PyTorch `{best['torch']}`; engine speed-up over "
+                      f"PyTorch per round: {', '.join(f'{x:.2f}x' for x in ratios)} (median {np.median(ratios):.2f}x)."]
+    (out / "bench.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines), flush=True)
+
+
+if __name__ == "__main__":
+    app.run(main)
