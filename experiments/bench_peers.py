@@ -4,8 +4,8 @@ per round), on the same data: 2,000 train images in batches of 32 + 3,000 valid 
     python -m experiments.bench_peers --rounds=3 --epochs=3 --out=results/bench_peers
     pip install torch==2.13.0   # the peer (CPU build); without it only the engine is timed
 
-Configurations: each side as 1 process x all threads, and as one pinned single-thread process per
-core running at once (throughput = model-epochs of all processes / wall). Each process times its
+Configurations: each side (PyTorch, the engine in float32, the engine with bfloat16 matmuls) as 1
+process x all threads, and as one pinned single-thread process per core running at once (throughput = model-epochs of all processes / wall). Each process times its
 epochs after one warm-up, train and evaluation separately. The engine's pieces are the ones
 `jaxact.train.fit` runs (`train_epoch`, `evaluate`); the peer is the documents' loop on
 pre-made tensors (no per-sample DataLoader). Writes bench.json and bench.md.
@@ -26,17 +26,17 @@ from absl import app, flags
 _ROUNDS = flags.DEFINE_integer("rounds", 3, "Interleaved rounds (every configuration once per round).")
 _EPOCHS = flags.DEFINE_integer("epochs", 3, "Timed epochs per process, after one warm-up epoch.")
 _OUT = flags.DEFINE_string("out", "runs/bench_peers", "Output directory for bench.json and bench.md.")
-_WORKER = flags.DEFINE_enum("worker", None, ["engine", "torch"], "Internal: time one process of this side.")
+_WORKER = flags.DEFINE_enum("worker", None, ["engine", "engine-bf16", "torch"], "Internal: time one process of this side.")
 _THREADS = flags.DEFINE_integer("threads", None, "Internal: threads of a worker (pinned when 1).")
 _CORE = flags.DEFINE_integer("core", None, "Internal: the core a single-thread worker is pinned to.")
 
 
-def _engine_epochs(epochs: int) -> list[dict]:
+def _engine_epochs(epochs: int, matmul_dtype: str) -> list[dict]:
     import jax
 
     from jaxact import data, models, tasks, train
 
-    config = train.EngineConfig("multiclass", models.CNNConfig(10, "relu", "sigmoid", "softmax"),
+    config = train.EngineConfig("multiclass", models.CNNConfig(10, "relu", "sigmoid", "softmax", matmul_dtype=matmul_dtype),
                                 (train.Objective("cce"),)).resolved()
     datasets = train.Dataset.for_task(tasks.get_task("multiclass"), data.make_splits("misuse", seed=0))
     datasets = {k: train.Dataset(jax.numpy.asarray(v.images), jax.numpy.asarray(v.targets)) for k, v in datasets.items()}
@@ -97,13 +97,16 @@ def _worker() -> None:
     if _THREADS.value == 1:
         os.sched_setaffinity(0, {_CORE.value or 0})
         os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    epochs = (_engine_epochs(_EPOCHS.value) if _WORKER.value == "engine"
-              else _torch_epochs(_EPOCHS.value, _THREADS.value))
+    if _WORKER.value.startswith("engine"):
+        epochs = _engine_epochs(_EPOCHS.value, "bfloat16" if _WORKER.value.endswith("bf16") else "float32")
+    else:
+        epochs = _torch_epochs(_EPOCHS.value, _THREADS.value)
     print(json.dumps(epochs))
 
 
 CONFIGS = [  # (side, processes, threads per process)
-    ("torch", 1, None), ("engine", 1, None), ("torch", "per core", 1), ("engine", "per core", 1)]
+    ("torch", 1, None), ("engine", 1, None), ("engine-bf16", 1, None),
+    ("torch", "per core", 1), ("engine", "per core", 1), ("engine-bf16", "per core", 1)]
 
 
 def _run(side: str, processes, threads, cores: list[int]) -> dict:
@@ -154,10 +157,10 @@ def main(argv):
         rounds.append(row)
     names = [_name(x) for x in rounds[0]]
     table = {name: [row[i] for row in rounds] for i, name in enumerate(names)}
-    best = {side: min((n for n in names if n.startswith(side)), key=lambda n: np.median([x["per_model_epoch"] for x in table[n]]))
+    best = {side: min((n for n in names if n.split(",")[0] == side), key=lambda n: np.median([x["per_model_epoch"] for x in table[n]]))
             for side in {c[0] for c in configs}}
-    ratios = ([rounds[r][names.index(best["torch"])]["per_model_epoch"] / rounds[r][names.index(best["engine"])]["per_model_epoch"]
-               for r in range(len(rounds))] if "torch" in best else [])
+    ratios = {side: [rounds[r][names.index(best["torch"])]["per_model_epoch"] / rounds[r][names.index(best[side])]["per_model_epoch"]
+                     for r in range(len(rounds))] for side in ("engine", "engine-bf16") if "torch" in best}
     document = {"rounds": rounds, "epochs": _EPOCHS.value, "cores": len(cores), "best": best,
                 "engine_speedup_over_torch_per_round": ratios}
     out = pathlib.Path(_OUT.value)
@@ -171,9 +174,9 @@ def main(argv):
         values = [x["per_model_epoch"] for x in table[name]]
         lines.append(f"| {name} | {np.median(values):.3f} ({min(values):.3f}-{max(values):.3f}) | "
                      f"{np.median([x['train'] for x in table[name]]):.3f} | {np.median([x['eval'] for x in table[name]]):.3f} |")
-    if ratios:
-        lines += ["", f"Best of each side: engine `{best['engine']}`, PyTorch `{best['torch']}`; engine speed-up over "
-                      f"PyTorch per round: {', '.join(f'{x:.2f}x' for x in ratios)} (median {np.median(ratios):.2f}x)."]
+    for side, values in ratios.items():
+        lines += ["", f"`{best[side]}` vs PyTorch's best (`{best['torch']}`), speed-up per round: "
+                      f"{', '.join(f'{x:.2f}x' for x in values)} (median {np.median(values):.2f}x)."]
     (out / "bench.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines), flush=True)
 

@@ -70,7 +70,44 @@ def _kernel(init, key, shape):
     return init(key, flat).reshape(shape)
 
 
-def conv_patches(x: Array, kernel: Array, padding: int) -> Array:
+MATMUL_DTYPES = ("float32", "bfloat16")
+
+
+@jax.custom_vjp
+def _matmul_bf16(a: Array, b: Array) -> Array:
+    return jnp.matmul(a.astype(jnp.bfloat16), b.astype(jnp.bfloat16), preferred_element_type=jnp.float32)
+
+
+def _matmul_bf16_fwd(a, b):
+    a16, b16 = a.astype(jnp.bfloat16), b.astype(jnp.bfloat16)
+    return jnp.matmul(a16, b16, preferred_element_type=jnp.float32), (a16, b16)
+
+
+def _matmul_bf16_bwd(residuals, g):
+    # The backward matmuls in bfloat16 too: JAX's own transpose would feed them float32 cotangents,
+    # and float32 matmuls (measured: the epoch no faster than all-float32).
+    a16, b16 = residuals
+    g16 = g.astype(jnp.bfloat16)
+    grad_a = jnp.einsum("...o,io->...i", g16, b16, preferred_element_type=jnp.float32)
+    grad_b = jnp.einsum("...i,...o->io", a16, g16, preferred_element_type=jnp.float32)
+    return grad_a, grad_b
+
+
+_matmul_bf16.defvjp(_matmul_bf16_fwd, _matmul_bf16_bwd)
+
+
+def matmul(a: Array, b: Array, dtype: str = "float32") -> Array:
+    r""":math:`a b` for a: Float[Array, "... in"], b: Float[Array, "in out"], in float32 or with
+    bfloat16 inputs and float32 accumulation (forward and backward); the result is float32 either
+    way, so activations and losses keep their float32 semantics (sigmoid saturation, BCE's clamp)."""
+    if dtype == "float32":
+        return a @ b
+    if dtype == "bfloat16":
+        return _matmul_bf16(a, b)
+    raise ValueError(f"unknown matmul_dtype {dtype!r}; valid: {', '.join(MATMUL_DTYPES)}")
+
+
+def conv_patches(x: Array, kernel: Array, padding: int, dtype: str = "float32") -> Array:
     """3x3 stride-1 convolution as one matmul over the 9 shifted slices.
 
     Args:
@@ -84,13 +121,17 @@ def conv_patches(x: Array, kernel: Array, padding: int) -> Array:
     height, width = x.shape[1] - 2, x.shape[2] - 2
     patches = jnp.concatenate(
         [x[:, dy:dy + height, dx:dx + width, :] for dy in range(3) for dx in range(3)], axis=-1)
-    return patches @ kernel.reshape(-1, kernel.shape[-1])
+    return matmul(patches, kernel.reshape(-1, kernel.shape[-1]), dtype)
 
 
-def conv_lax(x: Array, kernel: Array, padding: int) -> Array:
-    """The same convolution through `lax.conv_general_dilated` (NHWC, HWIO)."""
+def conv_lax(x: Array, kernel: Array, padding: int, dtype: str = "float32") -> Array:
+    """The same convolution through `lax.conv_general_dilated` (NHWC, HWIO); forward use only with
+    bfloat16 (evaluation), whose gradients would be float32."""
+    if dtype == "bfloat16":
+        x, kernel = x.astype(jnp.bfloat16), kernel.astype(jnp.bfloat16)
     return jax.lax.conv_general_dilated(
-        x, kernel, (1, 1), [(padding, padding)] * 2, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        x, kernel, (1, 1), [(padding, padding)] * 2, dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        preferred_element_type=jnp.float32)
 
 
 def max_pool_2x2(x: Array) -> Array:
@@ -113,10 +154,10 @@ class Conv3x3(nnx.Module):
         self.bias = nnx.Param(bias_init(rngs.params(), (out_channels,), jnp.float32))
         self.padding = padding
 
-    def __call__(self, x: Array, impl: str) -> Array:
+    def __call__(self, x: Array, impl: str, dtype: str = "float32") -> Array:
         conv = conv_patches if impl == "patches" else conv_lax
         kernel = self.kernel[...].astype(x.dtype)
-        return _add_bias(conv(x, kernel, self.padding), self.bias[...])
+        return _add_bias(conv(x, kernel, self.padding, dtype), self.bias[...])
 
 
 class Dense(nnx.Module):
@@ -125,8 +166,8 @@ class Dense(nnx.Module):
         self.kernel = nnx.Param(kernel_init(rngs.params(), (in_features, out_features), jnp.float32))
         self.bias = nnx.Param(bias_init(rngs.params(), (out_features,), jnp.float32))
 
-    def __call__(self, x: Array) -> Array:
-        return _add_bias(x @ self.kernel[...].astype(x.dtype), self.bias[...])
+    def __call__(self, x: Array, dtype: str = "float32") -> Array:
+        return _add_bias(matmul(x, self.kernel[...].astype(x.dtype), dtype), self.bias[...])
 
 
 ActivationName = str | tuple[str, ...]
@@ -154,6 +195,7 @@ class CNNConfig:
     fc_activation: ActivationName = "sigmoid"
     final_activation: ActivationName = "softmax"
     initializer: str = "pytorch"
+    matmul_dtype: str = "float32"  # or "bfloat16": bf16 inputs, float32 accumulation (see `matmul`)
 
 
 class CNN(nnx.Module):
@@ -161,6 +203,9 @@ class CNN(nnx.Module):
         _check_hidden(config.conv_activation, "conv_activation")
         _check_hidden(config.fc_activation, "fc_activation")
         _initializers(config.initializer, 1)  # validates the name
+        if config.matmul_dtype not in MATMUL_DTYPES:
+            raise ValueError(f"unknown matmul_dtype {config.matmul_dtype!r}; valid: {', '.join(MATMUL_DTYPES)}")
+        self.matmul_dtype = config.matmul_dtype
         init = config.initializer
         self.conv1 = Conv3x3(1, 32, 1, init, rngs)
         self.conv2 = Conv3x3(32, 64, 0, init, rngs)
@@ -178,11 +223,12 @@ class CNN(nnx.Module):
         `key` is for random activations (RReLU) in training; None evaluates deterministically.
         """
         keys = list(jax.random.split(key, 4)) if key is not None else [None] * 4
-        x = max_pool_2x2(self.conv_act1(self.conv1(x, conv_impl), keys[0]))
-        x = max_pool_2x2(self.conv_act2(self.conv2(x, conv_impl), keys[1]))
-        x = self.conv_act3(self.conv3(x, conv_impl), keys[2])
-        x = self.fc_act(self.fc(x.reshape(x.shape[0], -1)), keys[3])
-        return self.out(x)
+        dtype = self.matmul_dtype
+        x = max_pool_2x2(self.conv_act1(self.conv1(x, conv_impl, dtype), keys[0]))
+        x = max_pool_2x2(self.conv_act2(self.conv2(x, conv_impl, dtype), keys[1]))
+        x = self.conv_act3(self.conv3(x, conv_impl, dtype), keys[2])
+        x = self.fc_act(self.fc(x.reshape(x.shape[0], -1), dtype), keys[3])
+        return self.out(x, dtype)
 
     def __call__(self, x: Array, conv_impl: str = "patches", key: Array | None = None) -> Array:
         """Outputs after the final activation."""

@@ -1,5 +1,7 @@
 """The CNN and the compiled engine, on small real-MNIST subsets."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -61,6 +63,30 @@ def test_conv_paths_agree_in_values_and_gradients():
     grads_patches, grads_lax = (jax.grad(loss)(params, impl) for impl in ("patches", "lax"))
     for a, b in zip(jax.tree.leaves(grads_patches), jax.tree.leaves(grads_lax)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_bfloat16_matmuls_match_float32_closely_and_run_in_bfloat16_both_ways():
+    a = jax.random.normal(jax.random.key(3), (32, 288))
+    b = jax.random.normal(jax.random.key(4), (288, 64)) / 17
+    loss = lambda dtype: lambda a, b: jnp.sum(jnp.tanh(models.matmul(a, b, dtype)))  # noqa: E731
+    np.testing.assert_allclose(models.matmul(a, b, "bfloat16"), a @ b, rtol=3e-2, atol=3e-2)
+    for g16, g32 in zip(jax.grad(loss("bfloat16"), (0, 1))(a, b), jax.grad(loss("float32"), (0, 1))(a, b)):
+        assert g16.dtype == jnp.float32
+        np.testing.assert_allclose(g16, g32, rtol=5e-2, atol=5e-2)
+    jaxpr = str(jax.make_jaxpr(jax.grad(loss("bfloat16"), (0, 1)))(a, b))
+    # forward + 2 backward matmuls, all on bfloat16 inputs (a, b and the cotangent cast) with float32 accumulation
+    assert jaxpr.count("dot_general") == 3 and jaxpr.count("preferred_element_type=float32") == 3
+    assert jaxpr.count("convert_element_type[new_dtype=bfloat16") == 3
+    with pytest.raises(ValueError, match="unknown matmul_dtype 'fp8'"):
+        models.CNN(models.CNNConfig(matmul_dtype="fp8"), nnx.Rngs(0))
+
+
+def test_bfloat16_cnn_trains_like_float32(small):
+    results = {dtype: train.fit(dataclasses.replace(_config(), model=dataclasses.replace(_config().model, matmul_dtype=dtype)),
+                                train.ModelSettings.build(seed=[0]), small["train"], small["valid"], {"test": small["test"]})
+               for dtype in ("float32", "bfloat16")}
+    assert results["bfloat16"].evaluations["test"][0] >= 0.85
+    assert abs(results["bfloat16"].evaluations["test"][0] - results["float32"].evaluations["test"][0]) < 0.03
 
 
 def test_max_pool_matches_reduce_window():

@@ -52,6 +52,8 @@ class HPOConfig:
     batch_trials: int | None = option(None, "Trials a worker asks at once and trains in one program (default: 4 on "
                                             "CPU, one after another; 16 vmapped on GPU).")
     seed: int = option(0, "Sampler seed, data split seed, and base of the trial seeds.")
+    matmul_dtype: str = option("float32", "float32, or bfloat16: matmul inputs in bfloat16 with float32 "
+                                          "accumulation (activations and losses stay float32).")
     max_epochs: int = option(100, "Epoch cap per trial.")
     patience: int = option(5, "Early-stopping patience.")
     train_size: int = option(3_000, "Training images.")
@@ -70,6 +72,8 @@ class HPOConfig:
     def validate(self) -> None:
         check_at_least(self, 1, "trials", "batch_trials", "max_epochs", "patience", "train_size", "valid_size",
                        "hpo_valid_size", "test_size", "models_in_parallel", "workers")
+        if self.matmul_dtype not in models.MATMUL_DTYPES:
+            raise ValueError(f"--matmul_dtype must be one of {', '.join(models.MATMUL_DTYPES)}, got {self.matmul_dtype!r}")
         for name in ("train_size", "valid_size", "hpo_valid_size"):
             limit = data.plan("mnist", "hpo")[name.removesuffix("_size")]
             if getattr(self, name) > limit:
@@ -82,8 +86,8 @@ class HPOConfig:
 
     def settings(self) -> dict:
         """What a trial's result depends on besides its parameters: fixed for the life of a study."""
-        return {name: getattr(self, name) for name in ("seed", "max_epochs", "patience", "train_size", "valid_size",
-                                                         "hpo_valid_size", "test_size", "loss_on_logits")}
+        return {name: getattr(self, name) for name in ("seed", "matmul_dtype", "max_epochs", "patience", "train_size",
+                                                         "valid_size", "hpo_valid_size", "test_size", "loss_on_logits")}
 
     def resolved_storage(self) -> str:
         return self.storage or scheduler.storage_url(self.out_dir)
@@ -101,7 +105,7 @@ def engine_config(config: HPOConfig) -> train.EngineConfig:
     return train.EngineConfig(
         task="multiclass",
         model=models.CNNConfig(10, conv_activation=activations.HPO_NAMES, fc_activation=activations.HPO_NAMES,
-                               final_activation="softmax"),
+                               final_activation="softmax", matmul_dtype=config.matmul_dtype),
         objectives=(train.Objective("cce", on_logits=config.loss_on_logits),),
         max_epochs=config.max_epochs, patience=config.patience, models_in_parallel=config.models_in_parallel)
 

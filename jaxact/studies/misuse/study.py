@@ -32,6 +32,8 @@ class StudyConfig:
                                     "intervals); fixed: one sample for every seed (the documents' protocol).")
     dataset: str = option("mnist", "mnist (the documents) or digits (scikit-learn's UCI digits: 480 train / 720 valid "
                                    "/ 597 test).")
+    matmul_dtype: str = option("float32", "float32, or bfloat16: matmul inputs in bfloat16 with float32 "
+                                          "accumulation (activations and losses stay float32).")
     max_epochs: int = option(100, "Epoch cap per model.")
     patience: int = option(10, "Early-stopping patience (epochs without strict improvement).")
     train_size: int | None = option(None, "Training images (default the dataset's: 2,000 for MNIST; fewer: a prefix).")
@@ -68,7 +70,7 @@ class StudyConfig:
     def settings(self) -> dict:
         """What a unit's result depends on besides its variant and seed: fixed for a study's life."""
         return {"dataset": self.dataset, **self.sizes()} | {name: getattr(self, name) for name in
-                ("split", "max_epochs", "patience", "test_size")} | ({"seed": self.seed} if self.split == "fixed" else {})
+                ("split", "matmul_dtype", "max_epochs", "patience", "test_size")} | ({"seed": self.seed} if self.split == "fixed" else {})
 
 
 SMOKE = dict(seeds=2, train_size=300, valid_size=200, test_size=500, max_epochs=2)  # big_vision's runlocal
@@ -82,6 +84,8 @@ def plan(config: StudyConfig) -> list[table.Variant]:
     check_at_least(config, 0, "seed")
     if config.split not in SPLITS:
         raise ValueError(f"--split must be one of {', '.join(SPLITS)}, got {config.split!r}")
+    if config.matmul_dtype not in models.MATMUL_DTYPES:
+        raise ValueError(f"--matmul_dtype must be one of {', '.join(models.MATMUL_DTYPES)}, got {config.matmul_dtype!r}")
     dataset = data.get_dataset(config.dataset)
     parts = data.plan(config.dataset, "misuse")
     for name in ("train", "valid"):
@@ -117,7 +121,7 @@ def engine_config(config: StudyConfig, task: str) -> train.EngineConfig:
     transforms = tuple(dict.fromkeys(v.label_transform for v in rows))
     model = models.CNNConfig(
         num_outputs=tasks.get_task(task).num_outputs, conv_activation="relu", fc_activation="sigmoid",
-        final_activation=finals if len(finals) > 1 else finals[0])
+        final_activation=finals if len(finals) > 1 else finals[0], matmul_dtype=config.matmul_dtype)
     return train.EngineConfig(task=task, model=model, objectives=objectives, label_transforms=transforms,
                               max_epochs=config.max_epochs, patience=config.patience,
                               models_in_parallel=config.units_per_program)
