@@ -68,14 +68,14 @@ def main(study_name: str) -> None:
     wall = time.time() - started
     db.add_seconds(wall=wall, workers=workers)
     document = report.write(out_dir, config, db)
-    left = db.counts()
-    if left["done"] == total:
+    reported = sum(t["units"] for t in document["tasks"])  # the status says what the report holds
+    if reported >= len(units):
         status = "done"
-    elif left["running"] and not left["waiting"]:
-        status = (f"done here; {left['running']} unit(s) still training elsewhere (the machine that finishes last "
-                  "writes the whole report; or rerun)")
+    elif not db.counts()["waiting"]:
+        status = (f"done here; {len(units) - reported} unit(s) still training elsewhere (the machine that finishes "
+                  "last writes the whole report; or rerun)")
     else:
-        status = f"stopped with {left['done']} of {total} units done (rerun to resume)"
+        status = f"stopped with {reported} of {len(units)} units done (rerun to resume)"
     if any(codes):
         status += f"; worker exit codes {codes}"
     print(f"{status} in {_study_main.minutes(wall)}: {out_dir}/report.md, results.json, "
