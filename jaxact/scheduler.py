@@ -46,6 +46,7 @@ SETTINGS = "settings"  # study attribute: what every unit's result depends on
 SECONDS = "seconds"  # study attribute: {"train": summed unit-training seconds, "wall": [per invocation]}
 HEARTBEAT_SECONDS = 60.0
 STALE_SECONDS = 600.0
+CLAIM_SECONDS = 10.0  # a popped unit gets its owner within this (two storage writes after the pop)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # PRUNED: a unit whose result has no finite value
 
 
@@ -117,24 +118,33 @@ def _process_alive(pid: int) -> bool:
         return False
     except PermissionError:  # alive, another user's
         return True
-    return True
+    # A killed worker whose parent died too is a zombie until its new parent reaps it, and a
+    # container's PID 1 may never do so: it answers signal 0 but will not write again.
+    try:
+        stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no procfs: trust the signal
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def is_abandoned(trial: FrozenTrial, now: float) -> bool:
-    """Whether a RUNNING unit is nobody's: never owned (HEARTBEAT_SECONDS after it started), left by
-    this process (a run that raised),
-    left by a dead process on this host, or silent for STALE_SECONDS (a worker on another machine
-    that died). Another live worker's units are left to it."""
+    """Whether a RUNNING unit is nobody's: never owned (CLAIM_SECONDS after it started), left by
+    this process (a run that raised), left by a dead process on this host, or silent for
+    STALE_SECONDS (a worker on another machine that died). Another live worker's units are left to it."""
     owner = trial.user_attrs.get(OWNER)
     if owner is None:  # popped but not yet owned: give the popping worker its moment
-        started = trial.datetime_start.timestamp() if trial.datetime_start else 0.0
-        return now - started > HEARTBEAT_SECONDS
+        return _unowned_for(trial, now) > CLAIM_SECONDS
     if owner == this_process():
         return True
     if now - trial.user_attrs.get(HEARTBEAT, 0.0) > STALE_SECONDS:
         return True
     host, pid = owner.rsplit(":", 1)
     return host == socket.gethostname() and not _process_alive(int(pid))
+
+
+def _unowned_for(trial: FrozenTrial, now: float) -> float:
+    started = trial.datetime_start.timestamp() if trial.datetime_start else 0.0
+    return now - started
 
 
 def unit_key(unit: dict) -> str:
@@ -237,7 +247,20 @@ class Study:
         A unit is popped with the storage's atomic WAITING -> RUNNING transition, so two workers
         never get the same one; a unit whose key is already finished or running elsewhere (two
         machines enqueued the same grid at once) is failed as a duplicate, never trained twice.
+        With nothing to claim but a unit popped and not yet owned (its worker may have died between
+        the two writes), waits until it is owned or abandoned: a worker that gave up then would
+        leave the study unfinished with nobody left to notice.
         """
+        while not (claimed := self._claim(n)):
+            now = time.time()
+            unowned = [_unowned_for(t, now) for t in self.trials(states=(TrialState.RUNNING,))
+                       if OWNER not in t.user_attrs]
+            if not unowned:
+                return []
+            time.sleep(max(0.1, CLAIM_SECONDS + 0.1 - max(unowned)))
+        return claimed
+
+    def _claim(self, n: int) -> list[FrozenTrial]:
         self.recover()
         claimed = []
         taken = {t.user_attrs.get(KEY) for t in self.trials(states=FINISHED + (TrialState.RUNNING,))

@@ -2,6 +2,8 @@
 silently become a (B, B) loss."""
 
 import os
+import socket
+import subprocess
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
@@ -25,6 +27,18 @@ def misuse_splits(mnist_dir):
     from jaxact import data
 
     return data.make_splits("misuse", seed=0)
+
+
+@pytest.fixture
+def dead_owner():
+    """A unit owner ("host:pid") whose process has exited and been reaped."""
+
+    def make() -> str:
+        finished = subprocess.Popen(["true"])
+        finished.wait()
+        return f"{socket.gethostname()}:{finished.pid}"
+
+    return make
 
 
 def pytest_collection_modifyitems(items):

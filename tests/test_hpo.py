@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import time
-import types
 
 import numpy as np
 import optuna
@@ -41,12 +40,6 @@ class _Killed(Exception):
 def _complete(storage, name):
     study = optuna.load_study(study_name=name, storage=storage)
     return [t for t in study.get_trials() if t.state == optuna.trial.TrialState.COMPLETE]
-
-
-def _dead_process() -> str:
-    finished = subprocess.Popen(["true"])
-    finished.wait()
-    return f"{socket.gethostname()}:{finished.pid}"
 
 
 def test_run_killed_after_its_first_trial_resumes_without_repeats(tmp_path, mnist_dir):
@@ -93,13 +86,13 @@ def test_run_killed_after_its_first_trial_resumes_without_repeats(tmp_path, mnis
     assert matplotlib.rcParams["axes.prop_cycle"] == matplotlib.rcParamsDefault["axes.prop_cycle"]  # no ggplot left
 
 
-def test_trials_left_running_by_a_killed_run_are_finished_not_repeated(tmp_path, mnist_dir):
+def test_trials_left_running_by_a_killed_run_are_finished_not_repeated(tmp_path, mnist_dir, dead_owner):
     storage = f"sqlite:///{tmp_path}/study.db"
     config = hpo.HPOConfig(storage=storage, study_name="orphans", **{**TINY, "trials": 4, "batch_trials": 2})
     db = hpo.open_study(config)
     orphans = [hpo.ask(db, config) for _ in range(2)]  # asked by a worker that then died
     for trial, _ in orphans:
-        trial.set_user_attr(scheduler.OWNER, _dead_process())
+        trial.set_user_attr(scheduler.OWNER, dead_owner())
     hpo.work(config)
     complete = sorted(_complete(storage, "orphans"), key=lambda t: t.number)
     assert [t.number for t in complete] == [2, 3, 4, 5]  # the copies of 0 and 1, then two new
@@ -143,22 +136,6 @@ def test_a_study_refuses_to_resume_with_other_trial_settings(tmp_path):
     with pytest.raises(ValueError, match=r"study 'fixed' was trained with max_epochs=2 \(now 3\), "
                                          r"train_size=200 \(now 300\): rerun with those flags"):
         hpo.open_study(dataclasses.replace(config, train_size=300, max_epochs=3))
-
-
-def test_which_running_trials_are_abandoned():
-    import datetime
-
-    now = time.time()
-    here = socket.gethostname()
-    started = lambda seconds_ago: datetime.datetime.fromtimestamp(now - seconds_ago)  # noqa: E731
-    trial = lambda started_at=started(1), **attrs: types.SimpleNamespace(user_attrs=attrs, datetime_start=started_at)  # noqa: E731
-    assert not scheduler.is_abandoned(trial(), now)  # popped a moment ago: its worker is about to own it
-    assert scheduler.is_abandoned(trial(started(scheduler.HEARTBEAT_SECONDS + 1)), now)  # never owned
-    assert scheduler.is_abandoned(trial(owner=f"{here}:{os.getpid()}", heartbeat=now), now)  # this process's, from a run that raised
-    assert not scheduler.is_abandoned(trial(owner=f"elsewhere:{os.getpid()}", heartbeat=now - 60), now)
-    assert scheduler.is_abandoned(trial(owner=f"elsewhere:{os.getpid()}", heartbeat=now - scheduler.STALE_SECONDS - 1), now)
-    assert not scheduler.is_abandoned(trial(owner=f"{here}:{os.getppid()}", heartbeat=now), now)  # a live process here
-    assert scheduler.is_abandoned(trial(owner=_dead_process(), heartbeat=now), now)  # its process is gone
 
 
 def test_a_trials_result_does_not_depend_on_the_batch_size(tmp_path, mnist_dir):

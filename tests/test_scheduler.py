@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 
 import numpy as np
 import optuna
@@ -36,14 +37,14 @@ def _claim_all(url: str, results) -> None:
 
 
 @pytest.mark.parametrize("storage", ["study.journal", "sqlite:///{dir}/study.db"])
-def test_concurrent_workers_finish_every_unit_exactly_once(storage, tmp_path):
+def test_concurrent_workers_finish_every_unit_exactly_once(storage, tmp_path, dead_owner):
     url = storage.format(dir=tmp_path) if "://" in storage else str(tmp_path / storage)
     study = scheduler.Study(url, "stress", {"a": 1})
     assert study.enqueue([{"i": i} for i in range(60)]) == 60
     assert study.enqueue([{"i": i} for i in range(70)]) == 10  # only the new ones
     for trial in study.trials()[:5]:  # popped by a worker that died: every worker will find them abandoned
         study.storage.set_trial_state_values(study.trial_id(trial), optuna.trial.TrialState.RUNNING)
-        study.storage.set_trial_user_attr(study.trial_id(trial), scheduler.OWNER, _dead_process())
+        study.storage.set_trial_user_attr(study.trial_id(trial), scheduler.OWNER, dead_owner())
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     workers = [context.Process(target=_claim_all, args=(url, results)) for _ in range(3)]
@@ -60,10 +61,42 @@ def test_concurrent_workers_finish_every_unit_exactly_once(storage, tmp_path):
     assert len(lost) == 5 and len(study.trials()) == 75  # exactly one copy of each
 
 
-def _dead_process() -> str:
-    finished = subprocess.Popen(["true"])
-    finished.wait()
-    return f"{socket.gethostname()}:{finished.pid}"
+def test_which_running_trials_are_abandoned(dead_owner):
+    import datetime
+
+    now = time.time()
+    here = socket.gethostname()
+    started = lambda seconds_ago: datetime.datetime.fromtimestamp(now - seconds_ago)  # noqa: E731
+    trial = lambda started_at=started(1), **attrs: types.SimpleNamespace(user_attrs=attrs, datetime_start=started_at)  # noqa: E731
+    assert not scheduler.is_abandoned(trial(), now)  # popped a moment ago: its worker is about to own it
+    assert scheduler.is_abandoned(trial(started(scheduler.CLAIM_SECONDS + 1)), now)  # never owned
+    assert scheduler.is_abandoned(trial(owner=f"{here}:{os.getpid()}", heartbeat=now), now)  # this process's, from a run that raised
+    assert not scheduler.is_abandoned(trial(owner=f"elsewhere:{os.getpid()}", heartbeat=now - 60), now)
+    assert scheduler.is_abandoned(trial(owner=f"elsewhere:{os.getpid()}", heartbeat=now - scheduler.STALE_SECONDS - 1), now)
+    assert not scheduler.is_abandoned(trial(owner=f"{here}:{os.getppid()}", heartbeat=now), now)  # a live process here
+    assert scheduler.is_abandoned(trial(owner=dead_owner(), heartbeat=now), now)  # its process is gone
+    zombie = subprocess.Popen(["true"])  # exited, never reaped: what a killed worker is under a PID 1 that never reaps
+    time.sleep(0.5)
+    assert scheduler.is_abandoned(trial(owner=f"{here}:{zombie.pid}", heartbeat=now), now)
+    zombie.wait()
+
+
+def test_a_unit_popped_by_a_worker_killed_before_owning_it_is_retrained(tmp_path, monkeypatch):
+    """kill -9 between the pop and the owner's write leaves a RUNNING unit without an owner; the
+    last worker must not leave while it is young, or nobody would ever train it."""
+    monkeypatch.setattr(scheduler, "CLAIM_SECONDS", 1.0)
+    study = scheduler.Study(str(tmp_path / "s.journal"), "popped", {})
+    study.enqueue([{"i": 0}])
+    (trial,) = study.trials()
+    assert study._pop(study.trial_id(trial))  # the dead worker's pop, never followed by its owner
+    start = time.time()
+    (copy,) = study.claim(5)
+    assert time.time() - start >= 0.9 and copy.user_attrs[scheduler.UNIT] == {"i": 0}
+    assert [t.state for t in study.trials()] == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.RUNNING]
+    study.finish(copy, 0.5, {})
+    assert study.claim(5) == []  # and with nothing unowned, an empty study returns at once
+
+
 
 
 def test_a_duplicate_unit_is_failed_not_trained(tmp_path):
