@@ -236,17 +236,26 @@ def load_documents(results=None) -> list[dict]:
 
 
 def evidence_documents(results_dir: pathlib.Path) -> list[dict]:
-    """The packaged evidence built from a directory of study results: per study, each variant's
-    key fields and test summary (what `evidence_text` reads), with the study's results path."""
+    """The packaged evidence built from a directory of study results: per MNIST study (the
+    documents' dataset), each variant's key fields and test summary (what `evidence_text` reads),
+    with the study's results path."""
     out = []
     for path in sorted(results_dir.glob("*/results.json")):
         document = json.loads(path.read_text())
         if not isinstance(document, dict) or document.get("study") not in variant_tables.STUDIES:
             continue
+        if document.get("config", {}).get("dataset", "mnist") != "mnist":
+            continue
         fields = ("task", "final_activation", "loss", "loss_on_logits", "label_transform")
         out.append({"path": f"results/{path.parent.name}/results.json", "variants": [
             {**{k: v.get(k) for k in fields}, "summary": {"test": v["summary"]["test"]}} for v in document["variants"]]})
     return out
+
+
+def write_packaged_evidence(results_dir: pathlib.Path) -> pathlib.Path:
+    """Rewrites the evidence packaged with jaxact from the committed study results."""
+    PACKAGED_EVIDENCE.write_text(json.dumps(evidence_documents(results_dir), indent=1) + "\n")
+    return PACKAGED_EVIDENCE
 
 
 def _measured(documents: list[dict], key: VariantKey) -> tuple[dict, str] | None:
