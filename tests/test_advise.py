@@ -124,6 +124,18 @@ def test_packaged_evidence_matches_the_committed_results():
     assert json.loads(rules.PACKAGED_EVIDENCE.read_text()) == rules.evidence_documents(results)
 
 
+def test_packaged_evidence_comes_from_mnist_studies_only(tmp_path):
+    """A digits study beside the MNIST one must not become the advisor's evidence."""
+    import json
+
+    variant = {"task": "multiclass", "final_activation": "sigmoid", "loss": "bce", "summary": {"test": {"mean": 0.11}}}
+    for name, dataset in (("activation_misuse", "mnist"), ("activation_misuse_digits", "digits")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(
+            {"study": "activation_misuse", "config": {"dataset": dataset}, "variants": [variant]}))
+    assert [d["path"] for d in rules.evidence_documents(tmp_path)] == ["results/activation_misuse/results.json"]
+
+
 @pytest.mark.parametrize("optax_name, pytorch_name, ours", [
     ("softmax_cross_entropy", "CrossEntropyLoss", "cce"),
     ("softmax_cross_entropy_with_integer_labels", "nn.CrossEntropyLoss", "cce"),
