@@ -63,10 +63,7 @@ def main(study_name: str) -> None:
     total = sum(counts.values())
     print(f"{study_name} {config.task}: {len(variants)} variants x {config.seeds} seeds = {len(units)} units; "
           f"{counts['done']} of {total} already done, {workers} worker(s) on {placement} -> {out_dir}", flush=True)
-    started = time.time()
-    codes = scheduler.run_workers(_worker, (config, started, counts["done"]), workers, placement)
-    wall = time.time() - started
-    db.add_seconds(wall=wall, workers=workers)
+    wall, codes = _study_main.run_workers(db, _worker, config, counts["done"], total - counts["done"], workers, placement)
     document = report.write(out_dir, config, db)
     reported = sum(t["units"] for t in document["tasks"])  # the status says what the report holds
     if reported >= len(units):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 
 
 def quiet_logs() -> None:
@@ -35,3 +36,18 @@ def eta(elapsed: float, finished_now: int, remaining: int) -> str:
     if finished_now <= 0:
         return "ETA —"
     return f"ETA {minutes(elapsed / finished_now * remaining)}"
+
+
+def run_workers(db, worker, config, done_before: int, remaining: int, workers: int, placement: str) -> tuple[float, list[int]]:
+    """Runs `worker(index, config, started, done_before)` in `workers` processes and records the
+    invocation (wall time, worker count) with the study. With nothing remaining, neither: running a
+    finished study again only rewrites its report. Returns (wall seconds, exit codes)."""
+    from jaxact import scheduler
+
+    if remaining <= 0:
+        return 0.0, []
+    started = time.time()
+    codes = scheduler.run_workers(worker, (config, started, done_before), workers, placement)
+    wall = time.time() - started
+    db.add_seconds(wall=wall, workers=workers)
+    return wall, codes

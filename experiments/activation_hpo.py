@@ -49,10 +49,7 @@ def main(argv):
     done = db.counts()["done"]
     print(f"activation HPO: {done} of {config.trials} trials already done; batches of {config.resolved_batch()}, "
           f"{workers} worker(s) on {placement}, storage {config.resolved_storage()} -> {config.out_dir}", flush=True)
-    started = time.time()
-    codes = scheduler.run_workers(_worker, (config, started, done), workers, placement)
-    wall = time.time() - started
-    db.add_seconds(wall=wall, workers=workers)
+    wall, codes = _study_main.run_workers(db, _worker, config, done, config.trials - done, workers, placement)
     document = report.write(pathlib.Path(config.out_dir), config, db)
     best = document["best"]
     summary = (f"best trial {best['number']}: {best['params']}, HPO-valid {100 * best['value']:.2f} %, test "

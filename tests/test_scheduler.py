@@ -155,6 +155,11 @@ def test_kill_9_at_any_moment_then_rerun_gives_the_uninterrupted_report(tmp_path
         r_test, r_valid, r_epochs, r_loss = resumed[key]
         assert epochs == r_epochs and abs(test - r_test) <= 1e-6 and abs(valid - r_valid) <= 1e-6, key
         np.testing.assert_allclose(loss, r_loss, rtol=1e-6)
+    invocations = json.loads((tmp_path / "killed" / "results.json").read_text())["seconds"]["invocations"]
+    again = _run(*args, f"--out_dir={tmp_path / 'killed'}", cwd=tmp_path)
+    out, err = again.communicate(timeout=600)  # finished: nothing trained, no invocation recorded, the report rewritten
+    assert again.returncode == 0 and "10 of 10 already done" in out and not any(line.startswith("[") for line in out.splitlines()), err[-2000:]
+    assert json.loads((tmp_path / "killed" / "results.json").read_text())["seconds"]["invocations"] == invocations
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------------

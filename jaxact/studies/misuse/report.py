@@ -119,12 +119,33 @@ def collect(config: StudyConfig, study: scheduler.Study) -> dict:
                 entry["verdict"] = {**verdict(v.claim, task, {r["seed"]: r["test"] for r in seeds}, reference_values,
                                               chance["test"]), "rule": table.CLAIMS[v.claim]}
             entries.append(entry)
+        task_entries = [e for e in entries if e["task"] == task_name]
         task_infos.append({"task": task_name, "metric": task.metric_name, "higher_is_better": task.higher_is_better,
-                           "chance": chance, "units": len(records), "seconds": float(sum(r["seconds"] for r in records))})
+                           "chance": chance, "units": len(records), "seconds": float(sum(r["seconds"] for r in records)),
+                           "interval_widths": interval_widths(task_entries)})
     seconds = study.optuna.user_attrs.get(scheduler.SECONDS) or {"train": 0.0, "invocations": []}
     return {"study": config.study, "task": config.task, "dataset": config.dataset, "config": dataclasses.asdict(config),
             "settings": config.settings(), "created": datetime.datetime.now().isoformat(timespec="seconds"),
             "versions": reporting.versions(), "seconds": seconds, "tasks": task_infos, "variants": entries}
+
+
+def interval_widths(entries: list[dict]) -> dict:
+    """Median and largest width of the variants' test 95 % intervals and of the claims' intervals
+    (metric units: accuracy as a fraction, MSE as is): how finely these seeds decide."""
+    def spread(intervals):
+        widths = [high - low for low, high in intervals]
+        return {"median": float(np.median(widths)), "max": float(np.max(widths)), "n": len(widths)} if widths else None
+
+    return {"test": spread([e["summary"]["test"]["ci95"] for e in entries if e["summary"]["test"]["ci95"]]),
+            "claims": spread([e["verdict"]["interval"] for e in entries
+                              if e["verdict"] is not None and e["verdict"]["interval"] is not None])}
+
+
+def _widths_text(widths: dict, higher_is_better: bool) -> str:
+    scale, unit = (100.0, " points") if higher_is_better else (1.0, " MSE")
+    parts = [f"{name} {scale * w['median']:.2f} (largest {scale * w['max']:.2f}){unit} over {w['n']}"
+             for name, w in (("test intervals", widths["test"]), ("claim intervals", widths["claims"])) if w]
+    return "95 % interval widths reached, median: " + "; ".join(parts) + "." if parts else ""
 
 
 def _verdict_text(entry: dict, higher_is_better: bool) -> str:
@@ -177,7 +198,7 @@ def markdown(document: dict) -> str:
         lines += [f"## {task.name} ({unit})", "",
                   f"Chance (best constant prediction): valid {reporting.format_metric(info['chance']['valid'], hib)}, "
                   f"test {reporting.format_metric(info['chance']['test'], hib)}. {info['units']} units, "
-                  f"{info['seconds'] / 60:.1f} min of training.", "",
+                  f"{info['seconds'] / 60:.1f} min of training. {_widths_text(info['interval_widths'], hib)}", "",
                   "| variant | documents | test: mean [95 % CI] | test: mean ± sd | valid best | epochs | documents valid / test | claim: verdict |",
                   "|---|---|---|---|---|---|---|---|"]
         for v in rows:
