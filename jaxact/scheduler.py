@@ -29,7 +29,7 @@ import pathlib
 import socket
 import threading
 import time
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import optuna
 import sqlalchemy
@@ -241,8 +241,9 @@ class Study:
             recovered += 1
         return recovered
 
-    def claim(self, n: int) -> list[FrozenTrial]:
-        """Up to `n` WAITING units for this process (after recovering abandoned ones).
+    def claim(self, n: int, prefer: Callable[[dict], Any] | None = None) -> list[FrozenTrial]:
+        """Up to `n` WAITING units for this process (after recovering abandoned ones): in enqueue
+        order, or by `prefer(unit)` (a sort key, smallest first; ties keep enqueue order).
 
         A unit is popped with the storage's atomic WAITING -> RUNNING transition, so two workers
         never get the same one; a unit whose key is already finished or running elsewhere (two
@@ -251,7 +252,7 @@ class Study:
         the two writes), waits until it is owned or abandoned: a worker that gave up then would
         leave the study unfinished with nobody left to notice.
         """
-        while not (claimed := self._claim(n)):
+        while not (claimed := self._claim(n, prefer)):
             now = time.time()
             unowned = [_unowned_for(t, now) for t in self.trials(states=(TrialState.RUNNING,))
                        if OWNER not in t.user_attrs]
@@ -260,12 +261,15 @@ class Study:
             time.sleep(max(0.1, CLAIM_SECONDS + 0.1 - max(unowned)))
         return claimed
 
-    def _claim(self, n: int) -> list[FrozenTrial]:
+    def _claim(self, n: int, prefer: Callable[[dict], Any] | None) -> list[FrozenTrial]:
         self.recover()
         claimed = []
         taken = {t.user_attrs.get(KEY) for t in self.trials(states=FINISHED + (TrialState.RUNNING,))
                  if KEY in t.user_attrs}
-        for trial in self.trials(states=(TrialState.WAITING,)):
+        waiting = self.trials(states=(TrialState.WAITING,))
+        if prefer is not None:
+            waiting = sorted(waiting, key=lambda t: prefer(t.user_attrs.get(UNIT, {})))
+        for trial in waiting:
             if len(claimed) >= n:
                 break
             trial_id = self.trial_id(trial)

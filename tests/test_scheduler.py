@@ -99,6 +99,22 @@ def test_a_unit_popped_by_a_worker_killed_before_owning_it_is_retrained(tmp_path
 
 
 
+def test_misuse_units_are_claimed_seed_major_and_the_longest_of_a_seed_first(tmp_path):
+    """Longest processing time first within a seed, estimated from the variant's finished units."""
+    from jaxact.studies.misuse import study as misuse
+
+    seconds = {"short": 10.0, "long": 50.0, "middle": 30.0}
+    study = scheduler.Study(str(tmp_path / "s.journal"), "order", {})
+    study.enqueue([{"task": "t", "variant": v, "seed": s} for s in range(3) for v in seconds])
+    order = []
+    while claimed := study.claim(1, misuse.claim_order(study)):
+        unit = claimed[0].user_attrs[scheduler.UNIT]
+        order.append((unit["seed"], unit["variant"]))
+        study.finish(claimed[0], 0.0, {"seconds": seconds[unit["variant"]]})
+    assert order == [(0, "short"), (0, "long"), (0, "middle")] + [
+        (s, v) for s in (1, 2) for v in ("long", "middle", "short")]
+
+
 def test_a_duplicate_unit_is_failed_not_trained(tmp_path):
     study = scheduler.Study(str(tmp_path / "s.journal"), "dup", {})
     study.enqueue([{"i": 0}])

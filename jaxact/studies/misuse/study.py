@@ -8,6 +8,7 @@ a batch of units on the engine for the scheduler.
 from __future__ import annotations
 
 import dataclasses
+import math
 import pathlib
 import time
 from typing import Callable
@@ -199,6 +200,19 @@ def default_units_per_program() -> int:
     return 1 if jax.default_backend() == "cpu" else 64
 
 
+def claim_order(study: scheduler.Study) -> Callable[[dict], tuple]:
+    """Seed-major, so that an interrupted study holds whole seeds; within a seed the units expected
+    to take longest first (the mean seconds of their variant's finished units; unmeasured ones
+    first), so that short units fill the end instead of one long unit training alone while the
+    other workers idle (longest processing time first)."""
+    seconds: dict[tuple, list[float]] = {}
+    for trial in study.finished():
+        unit = trial.user_attrs[scheduler.UNIT]
+        seconds.setdefault((unit["task"], unit["variant"]), []).append(trial.user_attrs["seconds"])
+    expected = {variant: sum(values) / len(values) for variant, values in seconds.items()}
+    return lambda unit: (unit["seed"], -expected.get((unit["task"], unit["variant"]), math.inf))
+
+
 def work(config: StudyConfig, on_unit: Callable[[UnitResult, dict], None] | None = None,
          on_epoch: Callable[[dict, train.EpochReport], None] | None = None) -> int:
     """One worker: claims units until none are left, trains them, stores their results.
@@ -208,7 +222,7 @@ def work(config: StudyConfig, on_unit: Callable[[UnitResult, dict], None] | None
     trainer = Trainer(config)
     per_program = config.units_per_program or default_units_per_program()
     finished = 0
-    while claimed := study.claim(per_program):
+    while claimed := study.claim(per_program, claim_order(study)):
         batch = [t.user_attrs[scheduler.UNIT] for t in claimed]
         start = time.perf_counter()
         with study.heartbeat(claimed):
