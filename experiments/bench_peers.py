@@ -23,12 +23,14 @@ import time
 import numpy as np
 from absl import app, flags
 
+from jaxact import scheduler
+
 _ROUNDS = flags.DEFINE_integer("rounds", 3, "Interleaved rounds (every configuration once per round).")
 _EPOCHS = flags.DEFINE_integer("epochs", 3, "Timed epochs per process, after one warm-up epoch.")
 _OUT = flags.DEFINE_string("out", "runs/bench_peers", "Output directory for bench.json and bench.md.")
 _WORKER = flags.DEFINE_enum("worker", None, ["engine", "engine-bf16", "torch"], "Internal: time one process of this side.")
 _THREADS = flags.DEFINE_integer("threads", None, "Internal: threads of a worker (pinned when 1).")
-_CORE = flags.DEFINE_integer("core", None, "Internal: the core a single-thread worker is pinned to.")
+_CORE = flags.DEFINE_integer("core", None, "Internal: which of the available cores a single-thread worker is pinned to.")
 
 
 def _engine_epochs(epochs: int, matmul_dtype: str) -> list[dict]:
@@ -95,8 +97,7 @@ def _torch_epochs(epochs: int, threads: int | None) -> list[dict]:
 
 def _worker() -> None:
     if _THREADS.value == 1:
-        os.sched_setaffinity(0, {_CORE.value or 0})
-        os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        scheduler.place(_CORE.value or 0, "cpu")  # pinned as a study's worker is
     if _WORKER.value.startswith("engine"):
         epochs = _engine_epochs(_EPOCHS.value, "bfloat16" if _WORKER.value.endswith("bf16") else "float32")
     else:
@@ -113,7 +114,7 @@ def _run(side: str, processes, threads, cores: list[int]) -> dict:
     """One configuration: its processes at once; per-model-epoch seconds (throughput)."""
     count = len(cores) if processes == "per core" else 1
     procs = [subprocess.Popen([sys.executable, "-m", "experiments.bench_peers", f"--worker={side}",
-                               f"--epochs={_EPOCHS.value}"] + (["--threads=1", f"--core={cores[i]}"] if threads else []),
+                               f"--epochs={_EPOCHS.value}"] + (["--threads=1", f"--core={i}"] if threads else []),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(count)]
     results = []
     for p in procs:

@@ -392,8 +392,8 @@ def place(index: int, placement: str) -> None:
     if placement == "cpu":
         cores = sorted(os.sched_getaffinity(0))
         os.sched_setaffinity(0, {cores[index % len(cores)]})
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
-                                   "intra_op_parallelism_threads=1").strip()
+        # XLA sizes its CPU thread pool from the affinity mask: one thread on the pinned core.
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
     else:
         os.environ["CUDA_VISIBLE_DEVICES" if placement == "gpu" else "TPU_VISIBLE_DEVICES"] = str(index)
 
