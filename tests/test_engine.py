@@ -95,6 +95,19 @@ def test_max_pool_matches_reduce_window():
     np.testing.assert_array_equal(models.max_pool_2x2(x), expected)
 
 
+@pytest.mark.parametrize("shape", [(2, 13, 12, 3), (3, 28, 28, 4)])
+def test_max_pool_gradient_is_autodiffs_bit_for_bit_with_ties(shape):
+    # Ties as in the CNN: a constant block (conv1 over MNIST's background is its bias) and ReLU zeros.
+    x = jax.nn.relu(jax.random.normal(jax.random.key(3), shape)).at[:, :6, :6, :].set(0.25)
+    cotangent = jax.random.normal(jax.random.key(4), models.max_pool_2x2(x).shape)
+    autodiff = jax.grad(lambda x: jnp.vdot(jnp.max(models._pool_windows(x), axis=(2, 4)), cotangent))(x)
+    ours = jax.grad(lambda x: jnp.vdot(models.max_pool_2x2(x), cotangent))(x)
+    assert int(jnp.sum(ours[:, :6, :6, :] != 0)) == ours.shape[0] * 9 * shape[3] * 4  # every tie gets g/4
+    np.testing.assert_array_equal(ours, autodiff)
+    batched = jax.vmap(jax.grad(lambda x, c: jnp.vdot(models.max_pool_2x2(x), c)))(x[:, None], cotangent[:, None])
+    np.testing.assert_array_equal(batched[:, 0], autodiff)
+
+
 def test_training_on_real_mnist_learns(small):
     result = train.fit(_config(), train.ModelSettings.build(seed=[0]), small["train"], small["valid"], {"test": small["test"]})
     assert result.evaluations["test"][0] >= 0.85
