@@ -21,7 +21,7 @@ def define_flags(study_name: str, default_task: str) -> None:
     _flags.define(study.StudyConfig, study.StudyConfig(study=study_name, task=default_task), skip=("study",))
 
 
-def _worker(index: int, config: study.StudyConfig, started: float, done_before: int) -> None:
+def _worker(index: int, config: study.StudyConfig, invocation: scheduler.Invocation, done_before: int) -> None:
     """One worker: a progress line per finished unit, per-epoch detail in out_dir/worker-<index>.log."""
     _study_main.quiet_logs()
     log = open(config.resolved_out_dir() / f"worker-{index}.log", "a", buffering=1)
@@ -34,14 +34,14 @@ def _worker(index: int, config: study.StudyConfig, started: float, done_before: 
         unit, attrs = result.unit, result.attrs
         hib = tasks.get_task(unit["task"]).higher_is_better
         total = counts["done"] + counts["running"] + counts["waiting"]
-        elapsed = time.time() - started
+        elapsed = time.time() - invocation.started
         print(f"[{counts['done']}/{total}] {unit['task']} {unit['variant']} seed {unit['seed']}: test "
               f"{reporting.format_metric(attrs['test'], hib)}{' (diverged)' if attrs['diverged'] else ''}, "
               f"{attrs['epochs']} epochs, {attrs['seconds']:.0f} s | worker {index} | elapsed "
               f"{_study_main.minutes(elapsed)}, {_study_main.eta(elapsed, counts['done'] - done_before, total - counts['done'])}",
               flush=True)
 
-    study.work(config, on_unit, on_epoch)
+    study.work(config, on_unit, on_epoch, invocation)
     log.close()
 
 

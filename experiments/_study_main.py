@@ -39,15 +39,16 @@ def eta(elapsed: float, finished_now: int, remaining: int) -> str:
 
 
 def run_workers(db, worker, config, done_before: int, remaining: int, workers: int, placement: str) -> tuple[float, list[int]]:
-    """Runs `worker(index, config, started, done_before)` in `workers` processes and records the
-    invocation (wall time, worker count) with the study. With nothing remaining, neither: running a
-    finished study again only rewrites its report. Returns (wall seconds, exit codes)."""
+    """Runs `worker(index, config, invocation, done_before)` in `workers` processes and records the
+    invocation (wall time, worker count) with the study: at the start, after every batch (by the
+    workers), at the end. With nothing remaining, neither: running a finished study again only
+    rewrites its report. Returns (wall seconds, exit codes)."""
     from jaxact import scheduler
 
     if remaining <= 0:
         return 0.0, []
-    started = time.time()
-    codes = scheduler.run_workers(worker, (config, started, done_before), workers, placement)
-    wall = time.time() - started
-    db.add_seconds(wall=wall, workers=workers)
-    return wall, codes
+    invocation = scheduler.Invocation.start(workers)
+    db.record(invocation)
+    codes = scheduler.run_workers(worker, (config, invocation, done_before), workers, placement)
+    db.record(invocation)
+    return time.time() - invocation.started, codes

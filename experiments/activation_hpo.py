@@ -20,19 +20,19 @@ from jaxact.studies.hpo import report, study
 _flags.define(study.HPOConfig)
 
 
-def _worker(index: int, config: study.HPOConfig, started: float, done_before: int) -> None:
+def _worker(index: int, config: study.HPOConfig, invocation: scheduler.Invocation, done_before: int) -> None:
     _study_main.quiet_logs()
 
     def on_trial(result, counts):
         p = result.params
-        elapsed = time.time() - started
+        elapsed = time.time() - invocation.started
         remaining = max(config.trials - counts["done"], 0)
         print(f"[{counts['done']}/{config.trials}] trial {result.number} {p['conv_activation']} / {p['fc_activation']} / "
               f"lr {p['learning_rate']:.5f}: HPO-valid {100 * result.value:.2f} %, {result.attrs['epochs']} epochs | "
               f"worker {index} | elapsed {_study_main.minutes(elapsed)}, "
               f"{_study_main.eta(elapsed, counts['done'] - done_before, remaining)}", flush=True)
 
-    study.work(config, on_trial)
+    study.work(config, on_trial, invocation)
 
 
 def main(argv):

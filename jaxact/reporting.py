@@ -89,5 +89,16 @@ def save(fig: Figure, path: pathlib.Path, dpi: int = 110) -> None:
     fig.savefig(path, dpi=dpi)
 
 
+def time_text(seconds: dict, backend: str, unit: str) -> str:
+    """The sentence every report gives its cost: wall time over all invocations of the study (a
+    resumed study has several), the worker count of each, and the summed training seconds of its
+    units (`unit`: "unit", "trial"); `seconds` is the study's {"train", "invocations": [{"wall", "workers"}]}."""
+    invocations = seconds.get("invocations", [])
+    wall = sum(i["wall"] for i in invocations)
+    workers = ", ".join(str(i["workers"]) for i in invocations) or "—"
+    return (f"Wall time {wall / 60:.1f} min over {len(invocations)} invocation(s) with {workers} worker(s); "
+            f"{seconds.get('train', 0.0) / 60:.1f} min of {unit} training, on {backend}.")
+
+
 def write_json(path: pathlib.Path, document) -> None:
     path.write_text(json.dumps(document, indent=1, allow_nan=True, default=str))

@@ -29,7 +29,7 @@ import pathlib
 import socket
 import threading
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NamedTuple
 
 import optuna
 import sqlalchemy
@@ -43,11 +43,31 @@ DUPLICATE_OF = "duplicate_of"  # set on a FAILed unit that two workers enqueued 
 ABANDONED = "abandoned"  # set on a FAILed unit whose worker died; a copy of it was enqueued
 SEED = "seed"  # unit attribute of a search's trial: its training seed, kept by its copies
 SETTINGS = "settings"  # study attribute: what every unit's result depends on
-SECONDS = "seconds"  # study attribute: {"train": summed unit-training seconds, "wall": [per invocation]}
+SECONDS = "seconds"  # study attribute: {"train": summed unit-training seconds, "invocations": [older records]}
+INVOCATION = "invocation "  # study attribute prefix: one attribute per run of a study's command
 HEARTBEAT_SECONDS = 60.0
 STALE_SECONDS = 600.0
 CLAIM_SECONDS = 10.0  # a popped unit gets its owner within this (two storage writes after the pop)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # PRUNED: a unit whose result has no finite value
+
+
+class Invocation(NamedTuple):
+    """One run of a study's command (its workers share it): when it started and with how many
+    workers. Each has its own study attribute, so invocations on several machines never
+    overwrite each other's record."""
+
+    host: str
+    pid: int
+    started: float  # Unix time
+    workers: int
+
+    @classmethod
+    def start(cls, workers: int) -> "Invocation":
+        return cls(socket.gethostname(), os.getpid(), time.time(), workers)
+
+    @property
+    def key(self) -> str:
+        return f"{INVOCATION}{self.host}:{self.pid} {self.started:.3f}"
 
 
 class StorageError(ValueError):
@@ -167,8 +187,17 @@ class Study:
         self.storage = open_storage(storage)
         self.name = name
         try:
-            self.optuna = optuna.create_study(storage=self.storage, study_name=name, direction=direction,
-                                              sampler=sampler, load_if_exists=True)
+            # Load first: create_study(load_if_exists=True) appends a create record to a journal on
+            # every run, so a finished study rerun would still change its committed journal.
+            self.optuna = optuna.load_study(storage=self.storage, study_name=name, sampler=sampler)
+        except KeyError:
+            self.optuna = None
+        except sqlalchemy.exc.SQLAlchemyError as error:
+            raise StorageError(f"cannot open storage {storage!r} ({type(error).__name__}: {error})") from None
+        try:
+            # load_if_exists: another worker may create it between the two calls
+            self.optuna = self.optuna or optuna.create_study(storage=self.storage, study_name=name, direction=direction,
+                                                             sampler=sampler, load_if_exists=True)
         except sqlalchemy.exc.SQLAlchemyError as error:
             raise StorageError(f"cannot open storage {storage!r} ({type(error).__name__}: {error})") from None
         self.id = self.storage.get_study_id_from_name(name)
@@ -344,14 +373,27 @@ class Study:
             return False
         return True
 
-    def add_seconds(self, train: float = 0.0, wall: float | None = None, workers: int | None = None) -> None:
-        """Accumulates training seconds; records an invocation's wall time and worker count.
-        (A read-modify-write: approximate when workers on several machines add at once.)"""
+    def add_seconds(self, train: float) -> None:
+        """Accumulates training seconds (a read-modify-write: approximate when workers on several
+        machines add at once)."""
         seconds = dict(self.storage.get_study_user_attrs(self.id).get(SECONDS) or {"train": 0.0, "invocations": []})
         seconds["train"] = seconds["train"] + train
-        if wall is not None:
-            seconds["invocations"] = seconds["invocations"] + [{"wall": wall, "workers": workers}]
         self.storage.set_study_user_attr(self.id, SECONDS, seconds)
+
+    def record(self, invocation: Invocation) -> None:
+        """Sets the invocation's wall time to now minus its start. Its command records it when it
+        starts and ends, its workers after every batch they finish: an invocation killed midway
+        keeps the wall time up to its last finished batch."""
+        self.storage.set_study_user_attr(self.id, invocation.key, {
+            "started": invocation.started, "wall": time.time() - invocation.started, "workers": invocation.workers})
+
+    def seconds(self) -> dict:
+        """{"train": summed unit-training seconds, "invocations": [{"wall", "workers", ...}] in the
+        order they started}."""
+        attrs = self.storage.get_study_user_attrs(self.id)
+        seconds = attrs.get(SECONDS) or {}
+        recorded = sorted((v for k, v in attrs.items() if k.startswith(INVOCATION)), key=lambda i: i["started"])
+        return {"train": seconds.get("train", 0.0), "invocations": seconds.get("invocations", []) + recorded}
 
     def finished(self) -> list[FrozenTrial]:
         """Finished units, one per key (the first), in trial order."""

@@ -52,11 +52,11 @@ def test_run_killed_after_its_first_trial_resumes_without_repeats(tmp_path, mnis
     with pytest.raises(_Killed):
         hpo.work(config, kill_after_first)
     assert len(_complete(storage, "killed")) == 1  # the other two of its batch were in flight
-    first_seconds = optuna.load_study(study_name="killed", storage=storage).user_attrs[scheduler.SECONDS]["train"]
+    first_seconds = hpo.open_study(config).seconds()["train"]
     finished = []
     hpo.work(config, lambda result, counts: finished.append(result.number))
     db = hpo.open_study(config)
-    assert db.optuna.user_attrs[scheduler.SECONDS]["train"] > first_seconds > 0
+    assert db.seconds()["train"] > first_seconds > 0
     trials = {t.number: t for t in db.trials()}
     assert [trials[n].state.name for n in (1, 2)] == ["FAIL", "FAIL"] and trials[1].user_attrs[scheduler.ABANDONED]
     assert sorted(finished) == [3, 4, 5, 6, 7]  # copies of the two in flight, then three new
@@ -69,7 +69,7 @@ def test_run_killed_after_its_first_trial_resumes_without_repeats(tmp_path, mnis
     assert all(len(t.intermediate_values) == t.user_attrs["epochs"] for t in complete)
 
     out = tmp_path / "out"
-    db.add_seconds(wall=1.0, workers=1)
+    db.record(scheduler.Invocation("host", 1, time.time() - 60.0, workers=1))
     document = report.write(out, config, db)
     for name in ("report.md", "results.json", "trials.csv", "optimization_history.png", "best_per_activation.png",
                  "lr_vs_accuracy_conv.png", "lr_vs_accuracy_fc.png"):
@@ -79,7 +79,8 @@ def test_run_killed_after_its_first_trial_resumes_without_repeats(tmp_path, mnis
     assert len((out / "trials.csv").read_text().strip().splitlines()) == 9
     markdown = (out / "report.md").read_text()
     assert "| documents | prelu | relu | 0.001988 | 97.94 % | 98.02 % |" in markdown
-    assert "over 1 invocation(s) with 1 worker(s)" in markdown and "min of trial training" in markdown
+    assert "Wall time 1.0 min over 1 invocation(s) with 1 worker(s)" in markdown and "min of trial training" in markdown
+    assert "6 complete trials (2 other: 2 abandoned by a killed worker, each trained again as a copy)" in markdown
     assert document["best"]["value"] == max(t.value for t in complete)
     import matplotlib
 

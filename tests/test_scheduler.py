@@ -132,6 +132,16 @@ def test_settings_are_kept_and_enforced(tmp_path):
         scheduler.Study(str(tmp_path / "s.journal"), "kept", {"max_epochs": 3, "split": "per_seed"})
 
 
+def test_reopening_a_study_leaves_its_journal_as_it_was(tmp_path):
+    # The committed results/ journals must not change when `make results` finds a study finished.
+    journal = tmp_path / "s.journal"
+    scheduler.Study(str(journal), "reopened", {"seeds": 1}).enqueue([{"seed": 0}])
+    before = journal.read_bytes()
+    study = scheduler.Study(str(journal), "reopened", {"seeds": 1})
+    assert study.enqueue([{"seed": 0}]) == 0
+    assert journal.read_bytes() == before
+
+
 def _run(*args, cwd, **kwargs):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.Popen([sys.executable, "-m", *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
@@ -172,6 +182,8 @@ def test_kill_9_at_any_moment_then_rerun_gives_the_uninterrupted_report(tmp_path
         assert epochs == r_epochs and abs(test - r_test) <= 1e-6 and abs(valid - r_valid) <= 1e-6, key
         np.testing.assert_allclose(loss, r_loss, rtol=1e-6)
     invocations = json.loads((tmp_path / "killed" / "results.json").read_text())["seconds"]["invocations"]
+    # the killed invocation kept its wall time up to its last finished unit
+    assert [i["workers"] for i in invocations] == [2, 2] and invocations[0]["wall"] > 0, invocations
     again = _run(*args, f"--out_dir={tmp_path / 'killed'}", cwd=tmp_path)
     out, err = again.communicate(timeout=600)  # finished: nothing trained, no invocation recorded, the report rewritten
     assert again.returncode == 0 and "10 of 10 already done" in out and not any(line.startswith("[") for line in out.splitlines()), err[-2000:]

@@ -49,7 +49,7 @@ def collect(config: HPOConfig, study: scheduler.Study) -> dict:
     return {"study": "activation_hpo", "study_name": config.study_name, "config": dataclasses.asdict(config),
             "created": datetime.datetime.now().isoformat(timespec="seconds"), "versions": reporting.versions(),
             "batch_trials": config.resolved_batch(),
-            "seconds": study.optuna.user_attrs.get(scheduler.SECONDS) or {"train": 0.0, "invocations": []},
+            "seconds": study.seconds(),
             "best": best, "trials": trials}
 
 
@@ -107,17 +107,26 @@ def observations(document: dict) -> list[tuple[str, str, bool | None]]:
     return out
 
 
+def _others_text(document: dict) -> str:
+    """What the trials that are not COMPLETE are."""
+    others = [t for t in document["trials"] if t["state"] != "COMPLETE"]
+    abandoned = sum(bool(t.get(scheduler.ABANDONED)) for t in others)
+    parts = ([f"{abandoned} abandoned by a killed worker, each trained again as a copy"] if abandoned else []) \
+        + ([f"{len(others) - abandoned} diverged or in flight"] if len(others) > abandoned else [])
+    return f"{len(others)} other: {'; '.join(parts)}" if others else "0 other"
+
+
 def markdown(document: dict) -> str:
     complete = _complete(document)
     best = document["best"]
     cfg = document["config"]
     lines = ["# activation HPO (document 001)", "",
-             f"{len(complete)} complete trials ({len(document['trials']) - len(complete)} other: diverged or in flight) of study "
+             f"{len(complete)} complete trials ({_others_text(document)}) of study "
              f"`{document['study_name']}`, TPE (seed {cfg['seed']}, constant liar), batches of "
              f"{document.get('batch_trials') or cfg['batch_trials'] or 'backend default'}; "
              f"train {cfg['train_size']} / valid {cfg['valid_size']} / "
              f"HPO-valid {cfg['hpo_valid_size']} / test {cfg['test_size'] or 10_000}, patience {cfg['patience']}. "
-             + _time_text(document["seconds"], document["versions"]["backend"]), ""]
+             + reporting.time_text(document["seconds"], document["versions"]["backend"], "trial"), ""]
     if best:
         lines += ["| | conv_activation | fc_activation | learning_rate | HPO-valid | test |", "|---|---|---|---|---|---|",
                   f"| jaxact (trial {best['number']}) | {best['params']['conv_activation']} | {best['params']['fc_activation']} | "
@@ -210,10 +219,3 @@ def write(out_dir: pathlib.Path, config: HPOConfig, study: scheduler.Study) -> d
     (out_dir / "report.md").write_text(markdown(document))
     return document
 
-
-def _time_text(seconds: dict, backend: str) -> str:
-    invocations = seconds.get("invocations", [])
-    wall = sum(i["wall"] for i in invocations)
-    workers = ", ".join(str(i["workers"]) for i in invocations) or "—"
-    return (f"Wall time {wall / 60:.1f} min over {len(invocations)} invocation(s) with {workers} worker(s); "
-            f"{seconds.get('train', 0.0) / 60:.1f} min of trial training, on {backend}.")

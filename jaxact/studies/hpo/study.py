@@ -157,12 +157,13 @@ class TrialResult:
     attrs: dict
 
 
-def work(config: HPOConfig, on_trial: Callable[[TrialResult, dict], None] | None = None) -> int:
+def work(config: HPOConfig, on_trial: Callable[[TrialResult, dict], None] | None = None,
+         invocation: scheduler.Invocation | None = None) -> int:
     """One worker: trains trials until `config.trials` are complete (or in flight elsewhere).
 
     Abandoned trials (a killed worker's) are trained again with their own parameters first, so
     nothing finished is lost and nothing is repeated. Returns how many trials it finished.
-    `on_trial(result, counts)` after each."""
+    `on_trial(result, counts)` after each; the `invocation` it belongs to is recorded after each batch."""
     study = open_study(config)
     datasets = _datasets(config)
     batch = config.resolved_batch()
@@ -191,6 +192,8 @@ def work(config: HPOConfig, on_trial: Callable[[TrialResult, dict], None] | None
             result = train_trials(config, seeds, params, datasets)
         seconds = time.perf_counter() - start
         study.add_seconds(train=seconds)
+        if invocation is not None:
+            study.record(invocation)
         for i, (trial, number) in enumerate(zip(trials, numbers)):
             epochs = int(result.epochs[i])
             attrs = {"valid_best": float(result.best_valid[i]), "best_epoch": int(result.best_epoch[i]) + 1,

@@ -123,7 +123,7 @@ def collect(config: StudyConfig, study: scheduler.Study) -> dict:
         task_infos.append({"task": task_name, "metric": task.metric_name, "higher_is_better": task.higher_is_better,
                            "chance": chance, "units": len(records), "seconds": float(sum(r["seconds"] for r in records)),
                            "interval_widths": interval_widths(task_entries)})
-    seconds = study.optuna.user_attrs.get(scheduler.SECONDS) or {"train": 0.0, "invocations": []}
+    seconds = study.seconds()
     return {"study": config.study, "task": config.task, "dataset": config.dataset, "config": dataclasses.asdict(config),
             "settings": config.settings(), "created": datetime.datetime.now().isoformat(timespec="seconds"),
             "versions": reporting.versions(), "seconds": seconds, "tasks": task_infos, "variants": entries}
@@ -177,10 +177,6 @@ def _sd_text(summary: dict, higher_is_better: bool) -> str:
 
 def markdown(document: dict) -> str:
     config = document["config"]
-    seconds = document["seconds"]
-    invocations = seconds.get("invocations", [])
-    wall = sum(i["wall"] for i in invocations)
-    workers = ", ".join(str(i["workers"]) for i in invocations) or "—"
     settings = document["settings"]
     test_size = config["test_size"] or data.get_dataset(settings["dataset"]).sizes["test"]
     lines = [f"# {document['study'].replace('_', ' ')}: {document['task']} on {settings['dataset']}", "",
@@ -188,8 +184,7 @@ def markdown(document: dict) -> str:
              f"{', and each its own train/valid sample' if config['split'] == 'per_seed' else '; one data sample for all'}"
              f": --split={config['split']}), train {settings['train']} / valid {settings['valid']} / test "
              f"{test_size}, patience {config['patience']}, max {config['max_epochs']} epochs. "
-             f"Wall time {wall / 60:.1f} min over {len(invocations)} invocation(s) with {workers} worker(s); "
-             f"{seconds.get('train', 0.0) / 60:.1f} min of unit training, on {document['versions']['backend']}.", ""]
+             + reporting.time_text(document["seconds"], document["versions"]["backend"], "unit"), ""]
     for info in document["tasks"]:
         task = tasks.get_task(info["task"])
         hib = task.higher_is_better

@@ -214,10 +214,11 @@ def claim_order(study: scheduler.Study) -> Callable[[dict], tuple]:
 
 
 def work(config: StudyConfig, on_unit: Callable[[UnitResult, dict], None] | None = None,
-         on_epoch: Callable[[dict, train.EpochReport], None] | None = None) -> int:
+         on_epoch: Callable[[dict, train.EpochReport], None] | None = None,
+         invocation: scheduler.Invocation | None = None) -> int:
     """One worker: claims units until none are left, trains them, stores their results.
     Returns how many units it finished. `on_unit(result, counts)` after each (counts: the
-    study's done / running / waiting units)."""
+    study's done / running / waiting units); the `invocation` it belongs to is recorded after each batch."""
     study = open_study(config)
     trainer = Trainer(config)
     per_program = config.units_per_program or default_units_per_program()
@@ -228,6 +229,8 @@ def work(config: StudyConfig, on_unit: Callable[[UnitResult, dict], None] | None
         with study.heartbeat(claimed):
             results = trainer.train(batch, on_epoch)
         study.add_seconds(train=time.perf_counter() - start)
+        if invocation is not None:
+            study.record(invocation)
         for trial, result in zip(claimed, results):
             if study.finish(trial, result.value, result.attrs, result.curve):
                 finished += 1
