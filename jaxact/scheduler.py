@@ -448,9 +448,11 @@ def _worker_main(target, index: int, placement: str, args: tuple) -> None:
 
 def run_workers(target, args: tuple, workers: int, placement: str) -> list[int]:
     """Runs `target(index, *args)` in `workers` fresh processes (spawned: JAX is initialized in
-    each after `place`), or in this process for one worker. Returns the exit codes.
-    `target` must be importable (a module-level function)."""
-    if workers == 1:
+    each after `place`); one accelerator worker runs in this process. On CPU even one worker is
+    its own pinned process: a process on several cores sums some matmuls in another order, and
+    training amplifies that last bit into other epochs and accuracies, so a unit's numbers would
+    depend on --workers. Returns the exit codes. `target` must be importable (a module-level function)."""
+    if workers == 1 and placement != "cpu":
         target(0, *args)
         return [0]
     import multiprocessing
