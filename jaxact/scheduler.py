@@ -189,15 +189,11 @@ class Study:
         try:
             # Load first: create_study(load_if_exists=True) appends a create record to a journal on
             # every run, so a finished study rerun would still change its committed journal.
-            self.optuna = optuna.load_study(storage=self.storage, study_name=name, sampler=sampler)
-        except KeyError:
-            self.optuna = None
-        except sqlalchemy.exc.SQLAlchemyError as error:
-            raise StorageError(f"cannot open storage {storage!r} ({type(error).__name__}: {error})") from None
-        try:
-            # load_if_exists: another worker may create it between the two calls
-            self.optuna = self.optuna or optuna.create_study(storage=self.storage, study_name=name, direction=direction,
-                                                             sampler=sampler, load_if_exists=True)
+            try:
+                self.optuna = optuna.load_study(storage=self.storage, study_name=name, sampler=sampler)
+            except KeyError:  # load_if_exists: another worker may create it between the two calls
+                self.optuna = optuna.create_study(storage=self.storage, study_name=name, direction=direction,
+                                                  sampler=sampler, load_if_exists=True)
         except sqlalchemy.exc.SQLAlchemyError as error:
             raise StorageError(f"cannot open storage {storage!r} ({type(error).__name__}: {error})") from None
         self.id = self.storage.get_study_id_from_name(name)
@@ -373,12 +369,14 @@ class Study:
             return False
         return True
 
-    def add_seconds(self, train: float) -> None:
-        """Accumulates training seconds (a read-modify-write: approximate when workers on several
-        machines add at once)."""
+    def add_seconds(self, train: float, invocation: Invocation | None = None) -> None:
+        """Accumulates a finished batch's training seconds (a read-modify-write: approximate when
+        workers on several machines add at once) and records the `invocation` that trained it."""
         seconds = dict(self.storage.get_study_user_attrs(self.id).get(SECONDS) or {"train": 0.0, "invocations": []})
         seconds["train"] = seconds["train"] + train
         self.storage.set_study_user_attr(self.id, SECONDS, seconds)
+        if invocation is not None:
+            self.record(invocation)
 
     def record(self, invocation: Invocation) -> None:
         """Sets the invocation's wall time to now minus its start. Its command records it when it

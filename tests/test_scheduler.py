@@ -154,15 +154,6 @@ def _seed_values(out: pathlib.Path) -> dict:
             for v in document["variants"] for s in v["seeds"]}
 
 
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory, mnist_dir) -> pathlib.Path:
-    """A smoke multiclass table (5 variants x 2 seeds) trained by 2 workers, uninterrupted."""
-    out = tmp_path_factory.mktemp("whole")
-    whole = _run("experiments.misuse", "--task=multiclass", "--workers=2", *SMOKE, f"--out_dir={out}", cwd=out)
-    assert whole.wait(600) == 0, whole.stderr.read()[-2000:]
-    return out
-
-
 def test_one_worker_gives_two_workers_numbers_bit_for_bit(tmp_path, mnist_dir):
     # Long enough for a process on two cores to drift from a pinned one (measured before every CPU
     # worker was pinned: train losses 8e-6 apart, a test accuracy 0.2 points apart).
@@ -174,8 +165,10 @@ def test_one_worker_gives_two_workers_numbers_bit_for_bit(tmp_path, mnist_dir):
     assert len(one) == 2 and one == two
 
 
-def test_kill_9_at_any_moment_then_rerun_gives_the_uninterrupted_report(tmp_path, uninterrupted):
+def test_kill_9_at_any_moment_then_rerun_gives_the_uninterrupted_report(tmp_path, mnist_dir):
     args = ["experiments.misuse", "--task=multiclass", "--workers=2", *SMOKE]
+    whole = _run(*args, f"--out_dir={tmp_path / 'whole'}", cwd=tmp_path)
+    assert whole.wait(600) == 0, whole.stderr.read()[-2000:]
     killed = _run(*args, f"--out_dir={tmp_path / 'killed'}", cwd=tmp_path, start_new_session=True)
     seen = []
     for line in killed.stdout:  # kill the whole process group once 3 units are done
@@ -193,7 +186,7 @@ def test_kill_9_at_any_moment_then_rerun_gives_the_uninterrupted_report(tmp_path
     done_before = int(first.split("units; ")[1].split(" of ")[0])
     assert 3 <= done_before < 10, first
     assert sum(line.startswith("[") for line in out.splitlines()) == 10 - done_before  # fewer units trained
-    whole_values, resumed = _seed_values(uninterrupted), _seed_values(tmp_path / "killed")
+    whole_values, resumed = _seed_values(tmp_path / "whole"), _seed_values(tmp_path / "killed")
     assert whole_values.keys() == resumed.keys() and len(resumed) == 10
     for key, (test, valid, epochs, loss) in whole_values.items():
         r_test, r_valid, r_epochs, r_loss = resumed[key]

@@ -191,9 +191,7 @@ def work(config: HPOConfig, on_trial: Callable[[TrialResult, dict], None] | None
         with study.heartbeat(trials):
             result = train_trials(config, seeds, params, datasets)
         seconds = time.perf_counter() - start
-        study.add_seconds(train=seconds)
-        if invocation is not None:
-            study.record(invocation)
+        study.add_seconds(seconds, invocation)
         for i, (trial, number) in enumerate(zip(trials, numbers)):
             epochs = int(result.epochs[i])
             attrs = {"valid_best": float(result.best_valid[i]), "best_epoch": int(result.best_epoch[i]) + 1,

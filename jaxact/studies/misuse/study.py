@@ -228,9 +228,7 @@ def work(config: StudyConfig, on_unit: Callable[[UnitResult, dict], None] | None
         start = time.perf_counter()
         with study.heartbeat(claimed):
             results = trainer.train(batch, on_epoch)
-        study.add_seconds(train=time.perf_counter() - start)
-        if invocation is not None:
-            study.record(invocation)
+        study.add_seconds(time.perf_counter() - start, invocation)
         for trial, result in zip(claimed, results):
             if study.finish(trial, result.value, result.attrs, result.curve):
                 finished += 1
