@@ -23,7 +23,7 @@ import time
 import numpy as np
 from absl import app, flags
 
-from jaxact import scheduler
+from jaxact.studies import workers
 
 _ROUNDS = flags.DEFINE_integer("rounds", 3, "Interleaved rounds (every configuration once per round).")
 _EPOCHS = flags.DEFINE_integer("epochs", 3, "Timed epochs per process, after one warm-up epoch.")
@@ -36,18 +36,21 @@ _CORE = flags.DEFINE_integer("core", None, "Internal: which of the available cor
 def _engine_epochs(epochs: int, matmul_dtype: str) -> list[dict]:
     import jax
 
-    from jaxact import data, models, tasks, train
+    from jaxact import data, tasks, train
+    from jaxact.combinations import Combination
 
-    config = train.EngineConfig("multiclass", models.CNNConfig(10, "relu", "sigmoid", "softmax", matmul_dtype=matmul_dtype),
-                                (train.Objective("cce"),)).resolved()
+    config = train.EngineConfig("multiclass", matmul_dtype=matmul_dtype).resolved()
     datasets = train.Dataset.for_task(tasks.get_task("multiclass"), data.make_splits("misuse", seed=0))
-    datasets = {k: train.Dataset(jax.numpy.asarray(v.images), jax.numpy.asarray(v.targets)) for k, v in datasets.items()}
-    row = train.ModelSettings(*(jax.numpy.asarray(c[0]) for c in train.ModelSettings.build(seed=0)))
-    params, rest = train.init(config, jax.random.key(0), row)
+    pool, sample = train.pool_of(datasets["train"], datasets["valid"])
+    pool = train.Dataset(jax.numpy.asarray(pool.images), jax.numpy.asarray(pool.targets))
+    model = train.Model(Combination("multiclass", "softmax", "cce"), seed=0)
+    row = train.Rows(*(jax.numpy.asarray(c[0]) for c in train.Rows.of(config.options, [model], [sample])))
+    params = train.init(config, jax.random.key(0))
     opt_state = train.optimizer(config).init(params)
-    stats = tasks.label_stats(datasets["train"].targets)
-    epoch = jax.jit(lambda p, o, k: train.train_epoch(config, row, p, rest, o, k, datasets["train"], datasets["train"].targets))
-    evaluate = jax.jit(lambda p: train.evaluate(config, row, p, rest, datasets["valid"], stats))
+    train_targets = pool.targets[row.train]
+    stats = tasks.label_stats(train_targets)
+    epoch = jax.jit(lambda p, o, k: train.train_epoch(config, row, p, o, k, pool.images, train_targets))
+    evaluate = jax.jit(lambda p: train.evaluate(config, row, p, pool, stats, row.valid))
     out = []
     for i in range(epochs + 1):
         start = time.perf_counter()
@@ -97,7 +100,7 @@ def _torch_epochs(epochs: int, threads: int | None) -> list[dict]:
 
 def _worker() -> None:
     if _THREADS.value == 1:
-        scheduler.place(_CORE.value or 0, "cpu")  # pinned as a study's worker is
+        workers.place(_CORE.value or 0, "cpu")  # pinned as a study's worker is
     if _WORKER.value.startswith("engine"):
         epochs = _engine_epochs(_EPOCHS.value, "bfloat16" if _WORKER.value.endswith("bf16") else "float32")
     else:

@@ -8,9 +8,10 @@ Killed? Run the same command again: finished units are kept, the others are trai
 
 from absl import app
 
-from experiments import _misuse_main
+from experiments import _study_main
+from jaxact.studies.misuse import study
 
-_misuse_main.define_flags("loss_misuse", default_task="binary")
+_study_main.define_flags(study.StudyConfig, study.StudyConfig(task="binary"))
 
 if __name__ == "__main__":
-    app.run(lambda argv: _misuse_main.main("loss_misuse"))
+    app.run(lambda argv: _study_main.main(study.LOSS_MISUSE, study.StudyConfig))

@@ -8,9 +8,10 @@ Killed? Run the same command again: finished units are kept, the others are trai
 
 from absl import app
 
-from experiments import _misuse_main
+from experiments import _study_main
+from jaxact.studies.misuse import study
 
-_misuse_main.define_flags("activation_misuse", default_task="regression")
+_study_main.define_flags(study.StudyConfig, study.StudyConfig(task="regression"))
 
 if __name__ == "__main__":
-    app.run(lambda argv: _misuse_main.main("activation_misuse"))
+    app.run(lambda argv: _study_main.main(study.ACTIVATION_MISUSE, study.StudyConfig))

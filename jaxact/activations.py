@@ -184,28 +184,6 @@ class RReLU(nnx.Module):
         return rrelu(x, key, self.lower, self.upper)
 
 
-class ActivationIndex(nnx.Variable):
-    """Which candidate an `ActivationChoice` applies: model state, but never trained."""
-
-
-class ActivationChoice(nnx.Module):
-    """One of several activations, picked by an index that lives in the model's state.
-
-    Lets one compiled program train models whose activations differ (the activation HPO):
-    `lax.switch` runs only the chosen branch for a single model and, under `vmap` over models,
-    becomes a select over all candidates.
-    """
-
-    def __init__(self, names: tuple[str, ...], index: int = 0):
-        self.names = tuple(names)
-        self.candidates = nnx.List([get(name) for name in names])
-        self.index = ActivationIndex(jnp.asarray(index, jnp.int32))
-
-    def __call__(self, x: Array, key: Array | None = None) -> Array:
-        branches = [functools.partial(lambda m, x: m(x, key), m) for m in self.candidates]
-        return jax.lax.switch(self.index[...], branches, x)
-
-
 @dataclasses.dataclass(frozen=True)
 class Spec:
     """A registry entry. `initializer` is the documents' pairing (004: sigmoid/tanh -> Glorot,

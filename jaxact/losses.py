@@ -15,8 +15,10 @@ Where optax has the function, it is used (`optax.squared_error`, `optax.sigmoid_
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import warnings
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -171,18 +173,57 @@ def mean_reduced(per_example_loss):
     return lambda *args: jnp.mean(per_example_loss(*args))
 
 
-# Registry names used in the studies' variant tables (the documents' names).
-REGISTRY = {
-    "mse": mse,
-    "mae": mae,
-    "bce": bce,
-    "bce_with_logits": bce_with_logits,
-    "cce": categorical_cross_entropy,
-    "cross_entropy": cross_entropy,
-}
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """What a loss is, for everything that reasons about it (the study tables' corrected twins,
+    `advise`, the checker): a registry entry beside `activations.Spec`.
+
+    expects: what its first argument should be: "logits" (it squashes them itself), "probabilities"
+      (in [0, 1]: after a sigmoid or softmax) or "values" (a regression output on the targets' scale).
+    squashing: what it applies to its input itself ("softmax", "sigmoid") or None. Feeding it an
+      output that already went through that squashing (or the other one) is the documents' mistake.
+    aliases: the same loss as optax and PyTorch spell it.
+    logits_form_of: for a name that means "`logits_form_of` computed on the logits" (cross_entropy
+      is the documents' CCE given the logits), that name.
+    """
+
+    name: str
+    fn: Callable
+    expects: str
+    squashing: str | None = None
+    aliases: tuple[str, ...] = ()
+    logits_form_of: str | None = None
+
+
+EXPECTS = ("logits", "probabilities", "values")
+
+SPECS: dict[str, Spec] = {s.name: s for s in [
+    Spec("mse", mse, "values", aliases=("rmse", "squared_error", "l2_loss", "MSELoss", "nn.MSELoss")),
+    Spec("mae", mae, "values", aliases=("absolute_error", "L1Loss", "nn.L1Loss")),
+    Spec("bce", bce, "probabilities", aliases=("BCELoss", "nn.BCELoss")),
+    Spec("bce_with_logits", bce_with_logits, "logits", "sigmoid",
+         aliases=("sigmoid_binary_cross_entropy", "BCEWithLogitsLoss", "nn.BCEWithLogitsLoss")),
+    # optax's and PyTorch's cross-entropies apply their own log-softmax to whatever they get: the documents' CCE.
+    Spec("cce", categorical_cross_entropy, "logits", "softmax",
+         aliases=("softmax_cross_entropy", "softmax_cross_entropy_with_integer_labels", "safe_softmax_cross_entropy",
+                  "CrossEntropyLoss", "nn.CrossEntropyLoss")),
+    Spec("cross_entropy", cross_entropy, "logits", "softmax", logits_form_of="cce"),
+]}
+REGISTRY = {name: s.fn for name, s in SPECS.items()}  # registry name -> per-example loss function
+_ALIASES = {alias: s.name for s in SPECS.values() for alias in s.aliases}
+NAMES = tuple(SPECS) + tuple(_ALIASES)  # every name `spec` accepts
+
+
+def spec(name: str) -> Spec:
+    """The spec of a registry name, or of an optax / PyTorch name of the same loss."""
+    name = _ALIASES.get(name, name)
+    if name not in SPECS:
+        raise ValueError(f"unknown loss {name!r}; valid losses: {', '.join(NAMES)}")
+    return SPECS[name]
 
 
 def get(name: str):
+    """The per-example loss function of a registry name."""
     if name not in REGISTRY:
         raise ValueError(f"unknown loss {name!r}; valid losses: {', '.join(REGISTRY)}")
     return REGISTRY[name]

@@ -6,8 +6,8 @@
     dense 1024->64, fc_activation; dense 64->num_outputs, final_activation
 
 Parameters: 320 + 18,496 + 36,928 (conv) + 65,600 + 65 * num_outputs (dense); 121,994 for ten
-outputs. An activation given as one name is fixed; given as a tuple of names it becomes an
-`ActivationChoice` whose index lives in the model state, so models that differ only in their
+outputs. Each activation site holds one or several candidates (a name, or a tuple of names) and
+applies the one a `Choice` of indices picks at call time, so models that differ only in their
 activations share one compiled program (the studies' variants, the HPO's trials).
 
 Convolution has two implementations with the same parameters, outputs and gradients:
@@ -24,7 +24,9 @@ the same in all four positions.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -74,6 +76,12 @@ def _kernel(init, key, shape):
 MATMUL_DTYPES = ("float32", "bfloat16")
 
 
+def check_matmul_dtype(dtype: str) -> str:
+    if dtype not in MATMUL_DTYPES:
+        raise ValueError(f"unknown matmul_dtype {dtype!r}; valid: {', '.join(MATMUL_DTYPES)}")
+    return dtype
+
+
 @jax.custom_vjp
 def _matmul_bf16(a: Array, b: Array) -> Array:
     return jnp.matmul(a.astype(jnp.bfloat16), b.astype(jnp.bfloat16), preferred_element_type=jnp.float32)
@@ -101,11 +109,7 @@ def matmul(a: Array, b: Array, dtype: str = "float32") -> Array:
     r""":math:`a b` for a: Float[Array, "... in"], b: Float[Array, "in out"], in float32 or with
     bfloat16 inputs and float32 accumulation (forward and backward); the result is float32 either
     way, so activations and losses keep their float32 semantics (sigmoid saturation, BCE's clamp)."""
-    if dtype == "float32":
-        return a @ b
-    if dtype == "bfloat16":
-        return _matmul_bf16(a, b)
-    raise ValueError(f"unknown matmul_dtype {dtype!r}; valid: {', '.join(MATMUL_DTYPES)}")
+    return a @ b if check_matmul_dtype(dtype) == "float32" else _matmul_bf16(a, b)
 
 
 def conv_patches(x: Array, kernel: Array, padding: int, dtype: str = "float32") -> Array:
@@ -203,15 +207,39 @@ class Dense(nnx.Module):
 ActivationName = str | tuple[str, ...]
 
 
-def make_activation(name: ActivationName) -> nnx.Module:
-    """A fixed activation for a name, an `ActivationChoice` for a tuple of names."""
-    if isinstance(name, tuple):
-        return activations.ActivationChoice(name)
-    return activations.get(name)
+def choose(index: Array | int, branches: list[Callable], *args):
+    """`branches[index](*args)`: the engine's one mechanism for everything a model of a program picks
+    by index (its activations, objective, label transform). `lax.switch` runs only the chosen branch
+    when models run one at a time and selects among all of them under `vmap`; one branch is a plain call."""
+    return branches[0](*args) if len(branches) == 1 else jax.lax.switch(index, branches, *args)
+
+
+def candidates(name: ActivationName) -> tuple[str, ...]:
+    return name if isinstance(name, tuple) else (name,)
+
+
+class ActivationSite(nnx.Module):
+    """An activation site of the CNN: its candidates (a module each, so a PReLU slope is learned per
+    site and per candidate), one of which a call applies."""
+
+    def __init__(self, name: ActivationName):
+        self.names = candidates(name)
+        self.candidates = nnx.List([activations.get(n) for n in self.names])
+
+    def __call__(self, x: Array, index: Array | int = 0, key: Array | None = None) -> Array:
+        return choose(index, [functools.partial(lambda m, x: m(x, key), m) for m in self.candidates], x)
+
+
+class Choice(NamedTuple):
+    """Which candidate each activation site applies (indices into the config's tuples)."""
+
+    conv: Array | int = 0
+    fc: Array | int = 0
+    final: Array | int = 0
 
 
 def _check_hidden(name: ActivationName, where: str) -> None:
-    for n in (name if isinstance(name, tuple) else (name,)):
+    for n in candidates(name):
         if not activations.spec(n).elementwise:
             raise ValueError(f"{where} {n!r} changes the feature shape; pick an element-wise activation")
 
@@ -233,8 +261,7 @@ class CNN(nnx.Module):
         _check_hidden(config.conv_activation, "conv_activation")
         _check_hidden(config.fc_activation, "fc_activation")
         _initializers(config.initializer, 1)  # validates the name
-        if config.matmul_dtype not in MATMUL_DTYPES:
-            raise ValueError(f"unknown matmul_dtype {config.matmul_dtype!r}; valid: {', '.join(MATMUL_DTYPES)}")
+        check_matmul_dtype(config.matmul_dtype)
         self.matmul_dtype = config.matmul_dtype
         init = config.initializer
         self.conv1 = Conv3x3(1, 32, 1, init, rngs)
@@ -243,49 +270,28 @@ class CNN(nnx.Module):
         self.fc = Dense(4 * 4 * 64, 64, init, rngs)
         self.out = Dense(64, config.num_outputs, init, rngs)
         # One module per site, so a PReLU slope is learned per layer.
-        self.conv_act1, self.conv_act2, self.conv_act3 = (make_activation(config.conv_activation) for _ in range(3))
-        self.fc_act = make_activation(config.fc_activation)
-        self.final_activation = make_activation(config.final_activation)
+        self.conv_act1, self.conv_act2, self.conv_act3 = (ActivationSite(config.conv_activation) for _ in range(3))
+        self.fc_act = ActivationSite(config.fc_activation)
+        self.final_activation = ActivationSite(config.final_activation)
 
-    def logits(self, x: Array, conv_impl: str = "patches", key: Array | None = None) -> Array:
+    def logits(self, x: Array, conv_impl: str = "patches", key: Array | None = None, choice: Choice = Choice()) -> Array:
         """Pre-activation outputs z: Float[Array, "batch 28 28 1"] -> Float[Array, "batch num_outputs"].
 
         `key` is for random activations (RReLU) in training; None evaluates deterministically.
+        `choice` picks each site's candidate (by default the first).
         """
         keys = list(jax.random.split(key, 4)) if key is not None else [None] * 4
         dtype = self.matmul_dtype
-        x = max_pool_2x2(self.conv_act1(self.conv1(x, conv_impl, dtype), keys[0]))
-        x = max_pool_2x2(self.conv_act2(self.conv2(x, conv_impl, dtype), keys[1]))
-        x = self.conv_act3(self.conv3(x, conv_impl, dtype), keys[2])
-        x = self.fc_act(self.fc(x.reshape(x.shape[0], -1), dtype), keys[3])
+        x = max_pool_2x2(self.conv_act1(self.conv1(x, conv_impl, dtype), choice.conv, keys[0]))
+        x = max_pool_2x2(self.conv_act2(self.conv2(x, conv_impl, dtype), choice.conv, keys[1]))
+        x = self.conv_act3(self.conv3(x, conv_impl, dtype), choice.conv, keys[2])
+        x = self.fc_act(self.fc(x.reshape(x.shape[0], -1), dtype), choice.fc, keys[3])
         return self.out(x, dtype)
 
-    def __call__(self, x: Array, conv_impl: str = "patches", key: Array | None = None) -> Array:
+    def __call__(self, x: Array, conv_impl: str = "patches", key: Array | None = None, choice: Choice = Choice()) -> Array:
         """Outputs after the final activation."""
-        return self.final_activation(self.logits(x, conv_impl, key))
+        return self.final_activation(self.logits(x, conv_impl, key, choice), choice.final)
 
 
 def param_count(model: nnx.Module) -> int:
     return sum(leaf.size for leaf in jax.tree.leaves(nnx.state(model, nnx.Param)))
-
-
-# Where activations sit, by the config field that names them: site -> the CNN's modules there.
-SITES = {
-    "conv": ("conv_act1", "conv_act2", "conv_act3"),
-    "fc": ("fc_act",),
-    "final": ("final_activation",),
-}
-
-
-def site_names(config: CNNConfig) -> dict[str, ActivationName]:
-    """The activation name (or tuple of candidates) of each site."""
-    return {site: getattr(config, f"{site}_activation") for site in SITES}
-
-
-def set_activation_indices(model: CNN, **indices: int | Array) -> None:
-    """Points `ActivationChoice` sites at candidates: conv=, fc=, final= (indices into their tuples)."""
-    for where, index in indices.items():
-        for site in (getattr(model, name) for name in SITES[where]):
-            if not isinstance(site, activations.ActivationChoice):
-                raise ValueError(f"the {where} activation is fixed; give the config a tuple of names to choose from")
-            site.index[...] = jnp.asarray(index, jnp.int32)

@@ -100,5 +100,17 @@ def time_text(seconds: dict, backend: str, unit: str) -> str:
             f"{seconds.get('train', 0.0) / 60:.1f} min of {unit} training, on {backend}.")
 
 
+def number_ranges(numbers) -> str:
+    """Sorted integers as runs: [0, 1, 2, 5, 7, 8] -> "0-2, 5, 7-8"."""
+    numbers = sorted(set(int(n) for n in numbers))
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else f"{r[0]}" for r in runs)
+
+
 def write_json(path: pathlib.Path, document) -> None:
     path.write_text(json.dumps(document, indent=1, allow_nan=True, default=str))

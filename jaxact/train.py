@@ -1,22 +1,26 @@
-"""The compiled training engine: one program trains a whole table of models to early stop.
+"""The compiled training engine: one program trains any mix of models of a task to early stop.
 
-Pure functions over pytrees (`init`, `train_epoch`, `evaluate`, `fit`). A model is a row of
-`ModelSettings`: its seed, which final activation / objective / label transform / conv and FC activation
-it uses (indices into the config's tuples) and its learning rate. `fit` compiles, once per
-`EngineConfig` and data shapes, a program that for every model:
+A model (`Model`) is a combination (final activation, loss on the output or the logits, label
+transform), a seed, conv and FC activations and a learning rate, trained on its own sample of
+the data: its train and valid rows in a `Pool` of the task's images shared by the program (the
+test set, and any other evaluation set, is shared too). What models of one program may differ
+in is listed by its `Options`: per axis the candidates, which a model picks by index through one
+mechanism (`models.choose`). A `Program` compiles, once per `EngineConfig` and data shapes, a
+program that for every model:
 
   init params from its seed -> while not done and epoch < max_epochs:
-      one epoch = ONE `lax.scan` over shuffled batches (reshuffled per epoch; the last partial
-      batch kept, its padding weighted 0 so the loss is PyTorch's mean over it);
-      valid metric; early-stopping bookkeeping (first epoch counts as an improvement, later ones
-      only if strictly better; stop `patience` epochs after the best; NaN/inf -> diverged, stop)
+      one epoch = ONE `lax.scan` over its shuffled train rows (reshuffled per epoch; the last
+      partial batch kept, its padding weighted 0 so the loss is PyTorch's mean over it);
+      valid metric on its valid rows; early-stopping bookkeeping (first epoch counts as an
+      improvement, later ones only if strictly better; stop `patience` epochs after the best;
+      NaN/inf -> diverged, stop)
   -> metrics of the best epoch's params on every evaluation set (test, HPO-valid, ...).
 
 Models run through `lax.map(..., batch_size=models_in_parallel)`: 1 runs them one after another
 inside the program (on CPU the fastest, see experiments/bench.py; a diverged or early-stopped
-model costs nothing more), `n` vmaps all of them (GPU/TPU: that is where the speed comes from;
-finished models stop changing while the others train). Choices by index use `lax.switch`, which
-runs one branch per model when models run one at a time and selects among all under vmap.
+model costs nothing more), `n` vmaps them (GPU/TPU: that is where the speed comes from;
+finished models stop changing while the others train, so a vmapped group runs until its slowest
+model stops).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import dataclasses
 import functools
 import math
 import time
-from typing import Callable, NamedTuple
+from typing import Callable, Iterable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -33,7 +37,8 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jaxact import activations, losses, models, tasks
+from jaxact import activations, backend, losses, models, tasks
+from jaxact.combinations import Combination
 
 Array = jax.Array
 
@@ -56,16 +61,63 @@ class Objective:
 
 
 @dataclasses.dataclass(frozen=True)
-class EngineConfig:
-    """Everything that shapes the compiled program (hashable; it keys the compilation cache).
+class Model:
+    """One model of a program: what it learns and how its output is read (`combination`), its seed
+    (initialization, shuffling, RReLU noise), hidden activations and learning rate."""
 
-    The model config's activations may be tuples of names: each model then picks one by index.
-    """
+    combination: Combination
+    seed: int
+    conv_activation: str = "relu"
+    fc_activation: str = "sigmoid"
+    learning_rate: float = 1e-3
+
+
+def _axis_values(model: Model) -> dict:
+    c = model.combination
+    return {"conv_activation": model.conv_activation, "fc_activation": model.fc_activation,
+            "final_activation": c.final_activation, "objective": Objective(c.loss, c.on_logits),
+            "label_transform": c.label_transform}
+
+
+AXES = ("conv_activation", "fc_activation", "final_activation", "objective", "label_transform")
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """What the models of one program may differ in: per axis, the candidates a model picks by
+    index. Part of the compiled program (a model outside them needs another program)."""
+
+    conv_activation: tuple[str, ...] = ("relu",)
+    fc_activation: tuple[str, ...] = ("sigmoid",)
+    final_activation: tuple[str, ...] = ("softmax",)
+    objective: tuple[Objective, ...] = (Objective("cce"),)
+    label_transform: tuple[str, ...] = ("none",)
+
+    @classmethod
+    def covering(cls, models_: Iterable[Model]) -> "Options":
+        """Each axis' distinct values among `models_`, in the order first seen."""
+        values = [_axis_values(m) for m in models_]
+        return cls(**{axis: tuple(dict.fromkeys(v[axis] for v in values)) for axis in AXES})
+
+    def indices(self, model: Model) -> dict[str, int]:
+        """The model's candidate index on every axis; ValueError for a value the program lacks."""
+        out = {}
+        for axis, value in _axis_values(model).items():
+            candidates = getattr(self, axis)
+            if value not in candidates:
+                raise ValueError(f"{axis} {value!r} is not among this program's options {candidates}")
+            out[axis] = candidates.index(value)
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineConfig:
+    """Everything that shapes the compiled program (hashable; it keys the compilation)."""
 
     task: str
-    model: models.CNNConfig
-    objectives: tuple[Objective, ...]
-    label_transforms: tuple[str, ...] = ("none",)
+    options: Options = Options()
+    initializer: str = "pytorch"
+    matmul_dtype: str = "float32"
     batch_size: int = 32
     max_epochs: int = 100
     patience: int = 10
@@ -73,47 +125,30 @@ class EngineConfig:
     conv_impl: str | None = None
     eval_conv_impl: str | None = None
     eval_batch_size: int = 250  # measured on 2-core CPU, lax.conv forward: 0.14 s per 3,000 images vs 0.22 s at 1,000
-    models_in_parallel: int | None = None
+    models_in_parallel: int | None = None  # None: the backend's (1 on CPU; every model of the program elsewhere)
+
+    @property
+    def model(self) -> models.CNNConfig:
+        o = self.options
+        return models.CNNConfig(tasks.get_task(self.task).num_outputs, o.conv_activation, o.fc_activation,
+                                o.final_activation, self.initializer, self.matmul_dtype)
 
     def resolved(self) -> "EngineConfig":
         """Fills backend-dependent defaults and validates names."""
         tasks.get_task(self.task)
-        for objective in self.objectives:
+        for objective in self.options.objective:
             losses.get(objective.loss)
-        for name in self.label_transforms:
+        for name in self.options.label_transform:
             tasks.get_label_transform(name)
-        backend = jax.default_backend()
-        conv_impl = self.conv_impl or models.default_conv_impl(backend)
-        parallel = self.models_in_parallel or (1 if backend == "cpu" else 64)
-        # Forward-only lax.conv is fast on CPU for one model; vmapped over models it is not.
-        eval_impl = self.eval_conv_impl or ("lax" if backend != "cpu" or parallel == 1 else "patches")
+        models.check_matmul_dtype(self.matmul_dtype)
+        defaults = backend.defaults()
+        parallel = self.models_in_parallel or defaults.models_in_parallel
+        conv_impl = self.conv_impl or defaults.conv_impl
+        eval_impl = self.eval_conv_impl or backend.eval_conv_impl(defaults.name, parallel or 64)
         for impl in (conv_impl, eval_impl):
             if impl not in models.CONV_IMPLS:
                 raise ValueError(f"unknown conv_impl {impl!r}; valid: {', '.join(models.CONV_IMPLS)}")
         return dataclasses.replace(self, conv_impl=conv_impl, eval_conv_impl=eval_impl, models_in_parallel=parallel)
-
-
-class ModelSettings(NamedTuple):
-    """One row per model; each field Int/Float[ndarray, "models"]."""
-
-    seed: np.ndarray
-    final: np.ndarray
-    objective: np.ndarray
-    label_transform: np.ndarray
-    conv: np.ndarray
-    fc: np.ndarray
-    learning_rate: np.ndarray
-
-    @classmethod
-    def build(cls, seed, final=0, objective=0, label_transform=0, conv=0, fc=0, learning_rate=1e-3) -> "ModelSettings":
-        """Broadcasts scalars and per-model sequences into aligned int32/float32 columns."""
-        columns = np.broadcast_arrays(seed, final, objective, label_transform, conv, fc, learning_rate)
-        return cls(*(np.asarray(c, np.float32 if name == "learning_rate" else np.int32).reshape(-1)
-                     for name, c in zip(cls._fields, columns)))
-
-    @property
-    def size(self) -> int:
-        return len(self.seed)
 
 
 class Dataset(NamedTuple):
@@ -128,9 +163,59 @@ class Dataset(NamedTuple):
         return {name: cls(split.images, task.targets(split.digits)) for name, split in splits.items()}
 
 
+class Sample(NamedTuple):
+    """One model's data: its train and valid rows of the program's pool, Int[ndarray, "n_train"] and
+    Int[ndarray, "n_valid"], in the order the model sees them (label statistics sum in this order)."""
+
+    train: np.ndarray
+    valid: np.ndarray
+
+
+def pool_of(train: Dataset, valid: Dataset) -> tuple[Dataset, Sample]:
+    """A pool holding one train and one valid set, and the sample that is exactly them."""
+    pool = Dataset(np.concatenate([train.images, valid.images]), np.concatenate([train.targets, valid.targets]))
+    n = len(train.targets)
+    return pool, Sample(np.arange(n), np.arange(n, n + len(valid.targets)))
+
+
+class Rows(NamedTuple):
+    """Per-model columns of a program, each with a leading models axis: the seed, an index per
+    `Options` axis, the learning rate, and the model's train / valid rows of the pool."""
+
+    seed: Array
+    conv_activation: Array
+    fc_activation: Array
+    final_activation: Array
+    objective: Array
+    label_transform: Array
+    learning_rate: Array
+    train: Array
+    valid: Array
+
+    @classmethod
+    def of(cls, options: Options, models_: Sequence[Model], samples: Sequence[Sample]) -> "Rows":
+        if len(models_) != len(samples):
+            raise ValueError(f"{len(models_)} models but {len(samples)} samples")
+        if len({len(s.train) for s in samples}) > 1 or len({len(s.valid) for s in samples}) > 1:
+            raise ValueError("the models of one program need train and valid samples of equal sizes")
+        indices = [options.indices(m) for m in models_]
+        return cls(seed=np.asarray([m.seed for m in models_], np.int32),
+                   **{axis: np.asarray([i[axis] for i in indices], np.int32) for axis in AXES},
+                   learning_rate=np.asarray([m.learning_rate for m in models_], np.float32),
+                   train=np.stack([np.asarray(s.train, np.int32) for s in samples]),
+                   valid=np.stack([np.asarray(s.valid, np.int32) for s in samples]))
+
+    def choice(self) -> models.Choice:
+        return models.Choice(self.conv_activation, self.fc_activation, self.final_activation)
+
+    @property
+    def size(self) -> int:
+        return len(self.seed)
+
+
 @dataclasses.dataclass(frozen=True)
 class EpochReport:
-    """What the program reports after each epoch of each model (see `fit(on_epoch=...)`)."""
+    """What the program reports after each epoch of each model (see `Program.fit(on_epoch=...)`)."""
 
     model: int
     epoch: int
@@ -158,7 +243,6 @@ class FitResult:
     valid_metric: np.ndarray
     evaluations: dict[str, np.ndarray]
     params: nnx.State
-    rest: nnx.State
     seconds: float
     compile_seconds: float
 
@@ -169,58 +253,48 @@ def graphdef(model_config: models.CNNConfig):
     return nnx.split(models.CNN(model_config, nnx.Rngs(0)))[0]
 
 
-def _choice_indices(config: EngineConfig, row: "ModelSettings") -> dict[str, Array]:
-    return {site: getattr(row, site) for site, name in models.site_names(config.model).items() if isinstance(name, tuple)}
-
-
-def init(config: EngineConfig, key: Array, row: ModelSettings) -> tuple[nnx.State, nnx.State]:
-    """(params, rest) of one model: trainable `nnx.Param`s, and the rest (activation indices)."""
-    model = models.CNN(config.model, nnx.Rngs(params=key))
-    models.set_activation_indices(model, **_choice_indices(config, row))
-    _, params, rest = nnx.split(model, nnx.Param, ...)
-    return params, rest
+def init(config: EngineConfig, key: Array) -> nnx.State:
+    """The trainable `nnx.Param`s of one model (every site's candidates: a PReLU slope per site)."""
+    return nnx.split(models.CNN(config.model, nnx.Rngs(params=key)), nnx.Param)[1]
 
 
 def optimizer(config: EngineConfig) -> optax.GradientTransformation:
     """AdamW with PyTorch's defaults (betas 0.9/0.999, eps 1e-8, weight decay 0.01 on every
     parameter). The learning rate is injected state: `_fit_one` sets each model's own (its row's
-    `learning_rate`, 1e-3 by default) in the optimizer state, so the 1e-3 here is only a placeholder."""
+    `learning_rate`) in the optimizer state, so the 1e-3 here is only a placeholder."""
     return optax.inject_hyperparams(optax.adamw)(
         learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-8, weight_decay=config.weight_decay)
-
-
-def _switch(index: Array, branches: list[Callable], *args):
-    return branches[0](*args) if len(branches) == 1 else jax.lax.switch(index, branches, *args)
 
 
 def _objective_loss(objective: Objective, logits, outputs, targets):
     return losses.get(objective.loss)(logits if objective.on_logits else outputs, targets)
 
 
-def per_example_loss(config: EngineConfig, row: ModelSettings, logits, outputs, targets) -> Array:
+def per_example_loss(config: EngineConfig, row: Rows, logits, outputs, targets) -> Array:
     """The row's objective on (z, final_activation(z)) and transformed targets: Float[Array, "batch"]."""
-    branches = [functools.partial(_objective_loss, o) for o in config.objectives]
-    return _switch(row.objective, branches, logits, outputs, targets)
+    branches = [functools.partial(_objective_loss, o) for o in config.options.objective]
+    return models.choose(row.objective, branches, logits, outputs, targets)
 
 
-def _transform(config: EngineConfig, row: ModelSettings, direction: str, values, stats):
-    branches = [getattr(tasks.get_label_transform(n), direction) for n in config.label_transforms]
-    return _switch(row.label_transform, branches, values, stats)
+def _transform(config: EngineConfig, row: Rows, direction: str, values, stats):
+    branches = [getattr(tasks.get_label_transform(n), direction) for n in config.options.label_transform]
+    return models.choose(row.label_transform, branches, values, stats)
 
 
 def _uses_random_activations(config: EngineConfig) -> bool:
-    names = models.site_names(config.model).values()
-    return any(activations.spec(n).random for name in names for n in (name if isinstance(name, tuple) else (name,)))
+    o = config.options
+    return any(activations.spec(n).random for n in o.conv_activation + o.fc_activation + o.final_activation)
 
 
-def train_epoch(config, row, params, rest, opt_state, key, train: Dataset, train_targets):
-    """One epoch as one `lax.scan` over shuffled batches; returns (params, opt_state, mean loss).
+def train_epoch(config, row: Rows, params, opt_state, key, images, train_targets):
+    """One epoch as one `lax.scan` over the row's shuffled train rows of `images` (the pool's);
+    returns (params, opt_state, mean loss).
 
-    `train_targets` are the transformed targets (label transform applied). The epoch's loss is
-    the mean over all training examples (equal to averaging PyTorch's per-batch means weighted by
-    batch size).
+    `train_targets` are the row's transformed train targets, Float[Array, "n_train outputs"]. The
+    epoch's loss is the mean over all training examples (equal to averaging PyTorch's per-batch
+    means weighted by batch size).
     """
-    n, batch = train.images.shape[0], config.batch_size
+    n, batch = row.train.shape[0], config.batch_size
     steps = math.ceil(n / batch)
     shuffle_key, step_key = jax.random.split(key)
     order = jnp.concatenate([jax.random.permutation(shuffle_key, n), jnp.zeros(steps * batch - n, jnp.int32)])
@@ -229,16 +303,17 @@ def train_epoch(config, row, params, rest, opt_state, key, train: Dataset, train
     tx = optimizer(config)
     gdef = graphdef(config.model)
     random_activations = _uses_random_activations(config)
+    choice = row.choice()
 
     def step(carry, batch_inputs):
         params, opt_state = carry
         index, weight, activation_key = batch_inputs
-        images, targets = train.images[index], train_targets[index]
+        batch_images, targets = images[row.train[index]], train_targets[index]
 
         def loss_fn(params):
-            model = nnx.merge(gdef, params, rest)
-            logits = model.logits(images, config.conv_impl, activation_key if random_activations else None)
-            per_example = per_example_loss(config, row, logits, model.final_activation(logits), targets)
+            model = nnx.merge(gdef, params)
+            logits = model.logits(batch_images, config.conv_impl, activation_key if random_activations else None, choice)
+            per_example = per_example_loss(config, row, logits, model.final_activation(logits, choice.final), targets)
             return jnp.sum(per_example * weight) / jnp.sum(weight)
 
         loss, grads = jax.value_and_grad(loss_fn)(params)
@@ -251,29 +326,28 @@ def train_epoch(config, row, params, rest, opt_state, key, train: Dataset, train
     return params, opt_state, jnp.sum(batch_losses) / n
 
 
-def evaluate(config, row, params, rest, data: Dataset, stats) -> Array:
-    """The task metric of one model on `data`, predictions mapped back to the original scale.
-
-    Evaluated in chunks of `eval_batch_size` (padding weighted 0) with the forward-only conv.
-    """
+def evaluate(config, row: Rows, params, data: Dataset, stats, rows: Array | None = None) -> Array:
+    """The task metric of one model on `data` (its `rows` of it, or all), predictions mapped back
+    to the original scale. Evaluated in chunks of `eval_batch_size` (padding weighted 0) with the
+    forward-only conv."""
     task = tasks.get_task(config.task)
-    n = data.images.shape[0]
+    rows = jnp.arange(data.targets.shape[0], dtype=jnp.int32) if rows is None else rows
+    n = rows.shape[0]
     chunk = min(config.eval_batch_size, n)
     chunks = math.ceil(n / chunk)
-    pad = chunks * chunk - n
-    images = jnp.pad(data.images, ((0, pad), (0, 0), (0, 0), (0, 0))).reshape(chunks, chunk, *data.images.shape[1:])
-    targets = jnp.pad(data.targets, ((0, pad), (0, 0))).reshape(chunks, chunk, -1)
+    positions = jnp.pad(rows, (0, chunks * chunk - n)).reshape(chunks, chunk)
     weights = (jnp.arange(chunks * chunk) < n).astype(jnp.float32).reshape(chunks, chunk)
     gdef = graphdef(config.model)
+    choice = row.choice()
 
     def chunk_metric(inputs):
-        images, targets, weights = inputs
-        outputs = nnx.merge(gdef, params, rest)(images, config.eval_conv_impl)
+        index, weights = inputs
+        outputs = nnx.merge(gdef, params)(data.images[index], config.eval_conv_impl, None, choice)
         predictions = _transform(config, row, "inverse", outputs, stats)
         # where() rather than multiply, so a padded row's NaN cannot leak into the sum
-        return jnp.sum(jnp.where(weights > 0, task.per_example_metric(predictions, targets), 0.0))
+        return jnp.sum(jnp.where(weights > 0, task.per_example_metric(predictions, data.targets[index]), 0.0))
 
-    return jnp.sum(jax.lax.map(chunk_metric, (images, targets, weights))) / n
+    return jnp.sum(jax.lax.map(chunk_metric, (positions, weights))) / n
 
 
 class EarlyStopping(NamedTuple):
@@ -315,30 +389,17 @@ class _Carry(NamedTuple):
     valid_metric: Array
 
 
-_LISTENERS: list[Callable[[EpochReport], None]] = []
-
-
-def _emit(model, epoch, train_loss, metric, best_metric, best_epoch, done, was_active):
-    # Under vmap the callback may receive whole batches; finished models still run (masked).
-    for values in zip(*(np.atleast_1d(np.asarray(v)) for v in
-                        (model, epoch, train_loss, metric, best_metric, best_epoch, done, was_active))):
-        m, e, loss, metric_value, best, best_e, is_done, active = values
-        if active:
-            report = EpochReport(int(m), int(e), float(loss), float(metric_value), float(best), int(best_e), bool(is_done))
-            for listener in list(_LISTENERS):
-                listener(report)
-
-
-def _fit_one(config: EngineConfig, train: Dataset, valid: Dataset, evaluation_sets, inputs):
+def _fit_one(config: EngineConfig, emit: Callable, pool: Dataset, evaluation_sets, inputs):
     model_index, row = inputs
     task = tasks.get_task(config.task)
     sign = 1.0 if task.higher_is_better else -1.0
     init_key, train_key = jax.random.split(jax.random.key(row.seed))
-    params, rest = init(config, init_key, row)
+    params = init(config, init_key)
     opt_state = optimizer(config).init(params)
     opt_state.hyperparams["learning_rate"] = row.learning_rate
-    stats = tasks.label_stats(train.targets)
-    train_targets = _transform(config, row, "forward", train.targets, stats)
+    train_targets = pool.targets[row.train]
+    stats = tasks.label_stats(train_targets)
+    train_targets = _transform(config, row, "forward", train_targets, stats)
     nan_history = jnp.full((config.max_epochs,), jnp.nan, jnp.float32)
 
     def keep_training(carry: _Carry):
@@ -346,12 +407,12 @@ def _fit_one(config: EngineConfig, train: Dataset, valid: Dataset, evaluation_se
 
     def epoch_body(carry: _Carry) -> _Carry:
         params, opt_state, loss = train_epoch(
-            config, row, carry.params, rest, carry.opt_state,
-            jax.random.fold_in(train_key, carry.epoch), train, train_targets)
-        metric = evaluate(config, row, params, rest, valid, stats)
+            config, row, carry.params, carry.opt_state, jax.random.fold_in(train_key, carry.epoch),
+            pool.images, train_targets)
+        metric = evaluate(config, row, params, pool, stats, row.valid)
         stopping = carry.stopping.update(carry.epoch, params, loss, sign * metric, config.patience)
         epoch = carry.epoch + 1
-        jax.debug.callback(_emit, model_index, carry.epoch, loss, metric, sign * stopping.best_score,
+        jax.debug.callback(emit, model_index, carry.epoch, loss, metric, sign * stopping.best_score,
                            stopping.best_epoch, stopping.done | (epoch >= config.max_epochs), ~carry.stopping.done)
         return _Carry(epoch, params, opt_state, stopping,
                       carry.train_loss.at[carry.epoch].set(loss), carry.valid_metric.at[carry.epoch].set(metric))
@@ -359,48 +420,70 @@ def _fit_one(config: EngineConfig, train: Dataset, valid: Dataset, evaluation_se
     start = _Carry(jnp.int32(0), params, opt_state, EarlyStopping.start(params), nan_history, nan_history)
     final = jax.lax.while_loop(keep_training, epoch_body, start)
     best = final.stopping
-    evaluations = {name: jnp.where(best.best_epoch >= 0, evaluate(config, row, best.best_params, rest, data, stats), jnp.nan)
+    evaluations = {name: jnp.where(best.best_epoch >= 0, evaluate(config, row, best.best_params, data, stats), jnp.nan)
                    for name, data in evaluation_sets.items()}
     return dict(best_epoch=best.best_epoch, epochs=final.epoch, best_valid=sign * best.best_score,
                 diverged=best.diverged, train_loss=final.train_loss, valid_metric=final.valid_metric,
-                evaluations=evaluations, params=best.best_params, rest=rest)
+                evaluations=evaluations, params=best.best_params)
 
 
-TRACE_COUNT = [0]  # incremented each time `_fit_all` is traced (tests assert caching)
+class Program:
+    """The engine compiled for one `EngineConfig`: `fit` trains any models its options cover, on any
+    pool and samples of the same shapes, without compiling again. Keep one per config (a study's
+    trainer does); `traces` counts how often it was traced."""
+
+    def __init__(self, config: EngineConfig):
+        self.config = config.resolved()
+        self.traces = 0
+        self._listener: Callable[[EpochReport], None] | None = None
+        self._fit_all = jax.jit(self._trace)
+
+    def _trace(self, pool: Dataset, evaluation_sets, rows: Rows):
+        self.traces += 1
+        fit_one = functools.partial(_fit_one, self.config, self._emit, pool, evaluation_sets)
+        indices = jnp.arange(rows.size, dtype=jnp.int32)
+        parallel = min(self.config.models_in_parallel or rows.size, rows.size)
+        return jax.lax.map(fit_one, (indices, rows), batch_size=parallel if parallel > 1 else None)
+
+    def _emit(self, model, epoch, train_loss, metric, best_metric, best_epoch, done, was_active):
+        if self._listener is None:
+            return
+        # Under vmap the callback may receive whole batches; finished models still run (masked).
+        for values in zip(*(np.atleast_1d(np.asarray(v)) for v in
+                            (model, epoch, train_loss, metric, best_metric, best_epoch, done, was_active))):
+            m, e, loss, metric_value, best, best_e, is_done, active = values
+            if active:
+                self._listener(EpochReport(int(m), int(e), float(loss), float(metric_value), float(best), int(best_e),
+                                           bool(is_done)))
+
+    def fit(self, models_: Sequence[Model], pool: Dataset, samples: Sequence[Sample],
+            evaluation_sets: dict[str, Dataset] | None = None,
+            on_epoch: Callable[[EpochReport], None] | None = None) -> FitResult:
+        """Trains every model to early stop on its sample of `pool`; see the module doc.
+
+        `on_epoch` receives an `EpochReport` after each epoch of each model, while the program runs.
+        """
+        rows = Rows(*(jnp.asarray(c) for c in Rows.of(self.config.options, models_, samples)))
+        as_dataset = lambda d: Dataset(jnp.asarray(d.images, jnp.float32), jnp.asarray(d.targets, jnp.float32))  # noqa: E731
+        pool = as_dataset(pool)
+        evaluation_sets = {name: as_dataset(d) for name, d in (evaluation_sets or {}).items()}
+        start = time.perf_counter()
+        compiled = self._fit_all.lower(pool, evaluation_sets, rows).compile()
+        compiled_at = time.perf_counter()
+        self._listener = on_epoch
+        try:
+            out = jax.block_until_ready(compiled(pool, evaluation_sets, rows))
+        finally:
+            self._listener = None
+        done = time.perf_counter()
+        host = jax.tree.map(np.asarray, {k: v for k, v in out.items() if k != "params"})
+        return FitResult(params=out["params"], seconds=done - start, compile_seconds=compiled_at - start, **host)
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _fit_all(config: EngineConfig, train: Dataset, valid: Dataset, evaluation_sets, rows: ModelSettings):
-    TRACE_COUNT[0] += 1
-    fit_one = functools.partial(_fit_one, config, train, valid, evaluation_sets)
-    indices = jnp.arange(rows.size, dtype=jnp.int32)
-    parallel = min(config.models_in_parallel, rows.size)
-    return jax.lax.map(fit_one, (indices, rows), batch_size=parallel if parallel > 1 else None)
-
-
-def fit(config: EngineConfig, rows: ModelSettings, train: Dataset, valid: Dataset,
+def fit(config: EngineConfig, models_: Sequence[Model], train: Dataset, valid: Dataset,
         evaluation_sets: dict[str, Dataset] | None = None,
         on_epoch: Callable[[EpochReport], None] | None = None) -> FitResult:
-    """Trains every model of `rows` to early stop in one compiled program; see the module doc.
-
-    `on_epoch` receives an `EpochReport` after each epoch of each model, while the program runs.
-    """
-    config = config.resolved()
-    as_dataset = lambda d: Dataset(jnp.asarray(d.images, jnp.float32), jnp.asarray(d.targets, jnp.float32))  # noqa: E731
-    train, valid = as_dataset(train), as_dataset(valid)
-    evaluation_sets = {name: as_dataset(d) for name, d in (evaluation_sets or {}).items()}
-    rows = ModelSettings(*(jnp.asarray(c) for c in rows))
-    start = time.perf_counter()
-    compiled = _fit_all.lower(config, train, valid, evaluation_sets, rows).compile()
-    compiled_at = time.perf_counter()
-    if on_epoch is not None:
-        _LISTENERS.append(on_epoch)
-    try:
-        out = jax.block_until_ready(compiled(train, valid, evaluation_sets, rows))
-    finally:
-        if on_epoch is not None:
-            _LISTENERS.remove(on_epoch)
-    done = time.perf_counter()
-    host = jax.tree.map(np.asarray, {k: v for k, v in out.items() if k not in ("params", "rest")})
-    return FitResult(params=out["params"], rest=out["rest"], seconds=done - start,
-                     compile_seconds=compiled_at - start, **host)
+    """One-off: every model trained on the same `train` / `valid` sets (a new `Program` each call:
+    keep a `Program` to train again without compiling)."""
+    pool, sample = pool_of(train, valid)
+    return Program(config).fit(models_, pool, [sample] * len(models_), evaluation_sets, on_epoch)

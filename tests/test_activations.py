@@ -210,9 +210,11 @@ def test_monotonic_smooth_and_initializer_pairing():
         "sigmoid": "glorot", "tanh": "glorot", "relu": "he", "prelu": "he"}
 
 
-def test_activation_choice_switches_by_state():
-    choice = A.ActivationChoice(("relu", "tanh", "prelu"), index=1)
+def test_an_activation_site_applies_the_candidate_it_is_given():
+    from jaxact import models
+
+    site = models.ActivationSite(("relu", "tanh", "prelu"))
     x = jnp.array([-1.0, 2.0])
-    np.testing.assert_allclose(choice(x), jnp.tanh(x))
-    choice.index[...] = jnp.int32(2)
-    np.testing.assert_allclose(choice(x), [-0.25, 2.0])
+    np.testing.assert_allclose(site(x, 1), jnp.tanh(x))
+    np.testing.assert_allclose(site(x, jnp.int32(2)), [-0.25, 2.0])
+    np.testing.assert_allclose(jax.jit(lambda i: site(x, i))(jnp.int32(0)), [0.0, 2.0])

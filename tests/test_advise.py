@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 import jaxact
-from jaxact import advisor, tasks
+from jaxact import advisor, combinations, tasks
 from jaxact.advisor import rules
-from jaxact.studies.misuse import table as variants
 
 # (task, final activation, loss, loss on logits) -> the most severe finding expected
 CASES = {
@@ -57,16 +56,16 @@ def test_documented_combinations(case, severity, tmp_path):
     assert all(f.reason and f.fix and f.evidence and (f.rule in rules.RULES or f.rule == "ok") for f in findings)
 
 
-def test_every_row_of_the_study_tables_is_covered():
-    for table in variants.STUDIES.values():
-        for v in table:
-            if v.task != "regression":
-                assert (v.task, v.final_activation, v.loss, v.on_logits) in CASES or v.ours, v.name
+def test_every_documented_combination_is_covered():
+    for row in combinations.DOCUMENTED:
+        c = row.combination
+        if c.task != "regression":
+            assert (c.task, c.final_activation, c.loss, c.on_logits) in CASES, c.name
 
 
 def test_recommended_combination_of_each_task_is_ok(tmp_path):
-    for task, (_, final, loss, on_logits, _) in rules.RECOMMENDED_VARIANT.items():
-        findings = jaxact.advise(task, final, loss, loss_on_logits=on_logits, results=tmp_path)
+    for task, c in combinations.RECOMMENDED.items():
+        findings = jaxact.advise(task, c.final_activation, c.loss, loss_on_logits=c.on_logits, results=tmp_path)
         assert [f.severity for f in findings] == ["ok"], findings
 
 

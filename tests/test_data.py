@@ -152,11 +152,11 @@ def test_per_seed_splits_are_disjoint_deterministic_and_differ_by_seed(dataset, 
     from jaxact.studies.misuse import study
 
     config = study.StudyConfig(dataset=dataset, split="per_seed")
-    draws = {seed: data.sample_rows("misuse", study.split_seed(config, seed), dataset) for seed in (0, 1)}
+    draws = {seed: data.sample_rows("misuse", config.split_seed(seed), dataset) for seed in (0, 1)}
     for rows in draws.values():
         assert set(rows["train"]).isdisjoint(rows["valid"])
-    again = data.sample_rows("misuse", study.split_seed(config, 1), dataset)
+    again = data.sample_rows("misuse", config.split_seed(1), dataset)
     assert all(np.array_equal(again[k], draws[1][k]) for k in again)
     assert not np.array_equal(draws[0]["train"], draws[1]["train"])
     fixed = study.StudyConfig(dataset=dataset, split="fixed", seed=7)
-    assert study.split_seed(fixed, 0) == study.split_seed(fixed, 3) == 7
+    assert fixed.split_seed(0) == fixed.split_seed(3) == 7

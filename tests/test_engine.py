@@ -1,7 +1,5 @@
 """The CNN and the compiled engine, on small real-MNIST subsets."""
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,9 +7,11 @@ import pytest
 from flax import nnx
 
 from jaxact import data, models, tasks, train
+from jaxact.combinations import Combination
 
 MULTICLASS = tasks.get_task("multiclass")
-CE_ON_LOGITS = (train.Objective("cross_entropy", on_logits=True),)
+CE_ON_LOGITS = Combination("multiclass", "softmax", "cross_entropy")
+OPTIONS = train.Options.covering([train.Model(CE_ON_LOGITS, 0)])
 
 
 @pytest.fixture(scope="module")
@@ -21,9 +21,11 @@ def small(mnist_dir):
 
 
 def _config(**overrides):
-    settings = dict(task="multiclass", model=models.CNNConfig(10, "relu", "sigmoid", "softmax"),
-                    objectives=CE_ON_LOGITS, max_epochs=3, patience=10)
-    return train.EngineConfig(**{**settings, **overrides})
+    return train.EngineConfig(**{**dict(task="multiclass", options=OPTIONS, max_epochs=3, patience=10), **overrides})
+
+
+def _models(*seeds, **fields):
+    return [train.Model(CE_ON_LOGITS, seed, **fields) for seed in seeds]
 
 
 def test_parameter_count_equals_the_documents():
@@ -82,8 +84,7 @@ def test_bfloat16_matmuls_match_float32_closely_and_run_in_bfloat16_both_ways():
 
 
 def test_bfloat16_cnn_trains_like_float32(small):
-    results = {dtype: train.fit(dataclasses.replace(_config(), model=dataclasses.replace(_config().model, matmul_dtype=dtype)),
-                                train.ModelSettings.build(seed=[0]), small["train"], small["valid"], {"test": small["test"]})
+    results = {dtype: train.fit(_config(matmul_dtype=dtype), _models(0), small["train"], small["valid"], {"test": small["test"]})
                for dtype in ("float32", "bfloat16")}
     assert results["bfloat16"].evaluations["test"][0] >= 0.85
     assert abs(results["bfloat16"].evaluations["test"][0] - results["float32"].evaluations["test"][0]) < 0.03
@@ -109,14 +110,15 @@ def test_max_pool_gradient_is_autodiffs_bit_for_bit_with_ties(shape):
 
 
 def test_training_on_real_mnist_learns(small):
-    result = train.fit(_config(), train.ModelSettings.build(seed=[0]), small["train"], small["valid"], {"test": small["test"]})
+    result = train.fit(_config(), _models(0), small["train"], small["valid"], {"test": small["test"]})
     assert result.evaluations["test"][0] >= 0.85
     assert result.epochs[0] == 3 and np.all(np.diff(result.train_loss[0]) < 0)
     # the returned params are the best epoch's: evaluating them gives the best valid metric
-    row = train.ModelSettings(*(jnp.asarray(c[0]) for c in train.ModelSettings.build(seed=0)))
-    params, rest = jax.tree.map(lambda a: a[0], (result.params, result.rest))
+    pool, sample = train.pool_of(small["train"], small["valid"])
+    row = train.Rows(*(jnp.asarray(c[0]) for c in train.Rows.of(OPTIONS, _models(0), [sample])))
+    params = jax.tree.map(lambda a: a[0], result.params)
     stats = tasks.label_stats(jnp.asarray(small["train"].targets))
-    metric = train.evaluate(_config().resolved(), row, params, rest, small["valid"], stats)
+    metric = train.evaluate(_config().resolved(), row, params, train.Dataset(*map(jnp.asarray, small["valid"])), stats)
     assert float(metric) == pytest.approx(float(result.best_valid[0]), abs=1e-6)
 
 
@@ -136,7 +138,7 @@ def test_early_stopping_on_a_scripted_metric_sequence():
 
 
 def test_vmapped_equals_sequential_and_nan_model_is_isolated(small):
-    rows = train.ModelSettings.build(seed=[0, 1, 0], learning_rate=[1e-3, 1e-3, np.nan])
+    rows = _models(0, 1) + _models(0, learning_rate=np.nan)
     subset = lambda d: train.Dataset(d.images[:300], d.targets[:300])  # noqa: E731
     sequential = train.fit(_config(max_epochs=2, models_in_parallel=1), rows, subset(small["train"]), subset(small["valid"]))
     vmapped = train.fit(_config(max_epochs=2, models_in_parallel=3), rows, subset(small["train"]), subset(small["valid"]))
@@ -150,20 +152,58 @@ def test_vmapped_equals_sequential_and_nan_model_is_isolated(small):
 
 
 def test_second_fit_with_same_shapes_does_not_recompile(small):
-    subset = lambda d: train.Dataset(d.images[:200], d.targets[:200])  # noqa: E731
-    config = _config(max_epochs=1)
-    train.fit(config, train.ModelSettings.build(seed=[0]), subset(small["train"]), subset(small["valid"]))
-    traced = train.TRACE_COUNT[0]
+    pool, sample = train.pool_of(*(train.Dataset(d.images[:200], d.targets[:200]) for d in (small["train"], small["valid"])))
+    program = train.Program(_config(max_epochs=1))
+    program.fit(_models(0), pool, [sample])
     reports = []
-    again = train.fit(config, train.ModelSettings.build(seed=[5]), subset(small["train"]), subset(small["valid"]), on_epoch=reports.append)
-    assert train.TRACE_COUNT[0] == traced and again.compile_seconds < 1.0
+    again = program.fit(_models(5), pool, [sample], on_epoch=reports.append)
+    assert program.traces == 1 and again.compile_seconds < 1.0
     assert [(r.model, r.epoch, r.done) for r in reports] == [(0, 0, True)]
 
 
 def test_bad_names_fail_clearly():
     with pytest.raises(ValueError, match="unknown loss 'hinge'"):
-        train.EngineConfig("multiclass", models.CNNConfig(), (train.Objective("hinge"),)).resolved()
+        train.EngineConfig("multiclass", train.Options(objective=(train.Objective("hinge"),))).resolved()
     with pytest.raises(ValueError, match="unknown task"):
-        train.EngineConfig("ranking", models.CNNConfig(), CE_ON_LOGITS).resolved()
+        train.EngineConfig("ranking", OPTIONS).resolved()
+    with pytest.raises(ValueError, match="final_activation 'sigmoid' is not among this program's options"):
+        OPTIONS.indices(train.Model(Combination("multiclass", "sigmoid", "bce"), 0))
     with pytest.raises(ValueError, match="changes the feature shape"):
         models.CNN(models.CNNConfig(conv_activation="softmax"), nnx.Rngs(0))
+
+
+def _mixed_program(small):
+    """Three models of one task that differ in combination, seed and data sample, on one pool."""
+    pool, _ = train.pool_of(small["train"], small["valid"])
+    samples = [train.Sample(np.arange(0, 300), np.arange(1000, 1150)),
+               train.Sample(np.arange(300, 600), np.arange(1150, 1300)),
+               train.Sample(np.arange(600, 900)[::-1], np.arange(1300, 1450))]
+    mixed = [train.Model(CE_ON_LOGITS, 0), train.Model(Combination("multiclass", "sigmoid", "cce"), 1),
+             train.Model(Combination("multiclass", "softmax", "cce"), 2, learning_rate=2e-3)]
+    return pool, samples, mixed, train.Options.covering(mixed)
+
+
+def test_a_program_mixing_combinations_seeds_and_samples_gives_each_model_its_result_alone(small):
+    """One after another (the CPU default), bit for bit: a model's numbers depend only on itself."""
+    pool, samples, mixed, options = _mixed_program(small)
+    program = train.Program(_config(options=options, max_epochs=2, models_in_parallel=1))
+    together = program.fit(mixed, pool, samples, {"test": small["test"]})
+    for i in range(3):
+        alone = program.fit(mixed[i:i + 1], pool, samples[i:i + 1], {"test": small["test"]})
+        np.testing.assert_array_equal(together.train_loss[i], alone.train_loss[0])
+        np.testing.assert_array_equal(together.valid_metric[i], alone.valid_metric[0])
+        assert together.evaluations["test"][i] == alone.evaluations["test"][0]
+    assert len({float(x) for x in together.train_loss[:, 0]}) == 3  # three different models
+
+
+def test_vmapped_mixed_program_matches_each_model_alone_within_tolerance(small):
+    """Vmapped (the accelerator default) the same models agree with their one-at-a-time results to
+    float32 reassociation: losses within 1e-4 relative, metrics within 2 images, the same epochs."""
+    pool, samples, mixed, options = _mixed_program(small)
+    vmapped = train.Program(_config(options=options, max_epochs=2, models_in_parallel=3)).fit(mixed, pool, samples)
+    sequential = train.Program(_config(options=options, max_epochs=2, models_in_parallel=1))
+    for i in range(3):
+        alone = sequential.fit(mixed[i:i + 1], pool, samples[i:i + 1])
+        np.testing.assert_allclose(vmapped.train_loss[i], alone.train_loss[0], rtol=1e-4)
+        np.testing.assert_allclose(vmapped.valid_metric[i], alone.valid_metric[0], atol=2 / 150)
+        assert vmapped.epochs[i] == alone.epochs[0]

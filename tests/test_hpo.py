@@ -11,7 +11,9 @@ import numpy as np
 import optuna
 import pytest
 
-from jaxact import activations, data, models, scheduler, tasks, train
+from jaxact import data, tasks, train
+from jaxact.studies import queue as scheduler
+from jaxact.studies import runner
 from jaxact.studies.hpo import report
 from jaxact.studies.hpo import study as hpo
 
@@ -46,31 +48,30 @@ def test_run_killed_after_its_first_trial_resumes_without_repeats(tmp_path, mnis
     storage = f"sqlite:///{tmp_path}/study.db"
     config = hpo.HPOConfig(storage=storage, study_name="killed", out_dir=str(tmp_path), **TINY)
 
-    def kill_after_first(result, counts):
+    def kill_after_first(record, counts):
         raise _Killed
 
     with pytest.raises(_Killed):
-        hpo.work(config, kill_after_first)
+        runner.work(hpo.STUDY, config, kill_after_first)
     assert len(_complete(storage, "killed")) == 1  # the other two of its batch were in flight
-    first_seconds = hpo.open_study(config).seconds()["train"]
-    finished = []
-    hpo.work(config, lambda result, counts: finished.append(result.number))
-    db = hpo.open_study(config)
+    first_seconds = hpo.STUDY.open(config).seconds()["train"]
+    runner.work(hpo.STUDY, config)
+    db = hpo.STUDY.open(config)
     assert db.seconds()["train"] > first_seconds > 0
     trials = {t.number: t for t in db.trials()}
     assert [trials[n].state.name for n in (1, 2)] == ["FAIL", "FAIL"] and trials[1].user_attrs[scheduler.ABANDONED]
-    assert sorted(finished) == [3, 4, 5, 6, 7]  # copies of the two in flight, then three new
+    assert [trials[n].state.name for n in range(3, 8)] == ["COMPLETE"] * 5  # copies of the two in flight, then three new
     assert [trials[n].params for n in (3, 4)] == [trials[n].params for n in (1, 2)]
     assert [trials[n].user_attrs[scheduler.SEED] for n in (3, 4)] == [1, 2]  # trained with the lost trials' seeds
     complete = _complete(storage, "killed")
     assert sorted(t.number for t in complete) == [0, 3, 4, 5, 6, 7]
     assert len({tuple(sorted(t.params.items())) for t in complete}) == 6
-    assert all(0 <= t.value <= 1 and 0 <= t.user_attrs["test"] <= 1 for t in complete)
+    assert all(0 <= t.value <= 1 and 0 <= t.user_attrs["evaluations"]["test"] <= 1 for t in complete)
     assert all(len(t.intermediate_values) == t.user_attrs["epochs"] for t in complete)
 
     out = tmp_path / "out"
     db.record(scheduler.Invocation("host", 1, time.time() - 60.0, workers=1))
-    document = report.write(out, config, db)
+    document = report.write(out, config, db)["document"]
     for name in ("report.md", "results.json", "trials.csv", "optimization_history.png", "best_per_activation.png",
                  "lr_vs_accuracy_conv.png", "lr_vs_accuracy_fc.png"):
         assert (out / name).stat().st_size > 0, name
@@ -89,54 +90,54 @@ def test_run_killed_after_its_first_trial_resumes_without_repeats(tmp_path, mnis
 
 def test_trials_left_running_by_a_killed_run_are_finished_not_repeated(tmp_path, mnist_dir, dead_owner):
     storage = f"sqlite:///{tmp_path}/study.db"
-    config = hpo.HPOConfig(storage=storage, study_name="orphans", **{**TINY, "trials": 4, "batch_trials": 2})
-    db = hpo.open_study(config)
+    config = hpo.HPOConfig(storage=storage, study_name="orphans", **{**TINY, "trials": 4, "units_per_program": 2})
+    db = hpo.STUDY.open(config)
     orphans = [hpo.ask(db, config) for _ in range(2)]  # asked by a worker that then died
     for trial, _ in orphans:
         trial.set_user_attr(scheduler.OWNER, dead_owner())
-    hpo.work(config)
+    runner.work(hpo.STUDY, config)
     complete = sorted(_complete(storage, "orphans"), key=lambda t: t.number)
     assert [t.number for t in complete] == [2, 3, 4, 5]  # the copies of 0 and 1, then two new
-    assert [t.params for t in complete[:2]] == [p for _, p in orphans]
+    assert [t.params for t in complete[:2]] == [{k: u[k] for k in hpo.SEARCH_SPACE} for _, u in orphans]
     assert [t.user_attrs[scheduler.SEED] for t in complete[:2]] == [0, 1]
     assert len({tuple(sorted(t.params.items())) for t in complete}) == 4
 
 
 def test_another_live_workers_trial_is_left_to_it_and_taken_over_when_it_dies(tmp_path, mnist_dir):
     storage = f"sqlite:///{tmp_path}/study.db"
-    config = hpo.HPOConfig(storage=storage, study_name="shared", **{**TINY, "trials": 3, "batch_trials": 2})
-    theirs, their_params = hpo.ask(hpo.open_study(config), config)
+    config = hpo.HPOConfig(storage=storage, study_name="shared", **{**TINY, "trials": 3, "units_per_program": 2})
+    theirs, their_unit = hpo.ask(hpo.STUDY.open(config), config)
     worker = subprocess.Popen(["sleep", "600"])
     try:
         theirs.set_user_attr(scheduler.OWNER, f"{socket.gethostname()}:{worker.pid}")
         theirs.set_user_attr(scheduler.HEARTBEAT, time.time())
-        hpo.work(config)
+        runner.work(hpo.STUDY, config)
         states = [t.state.name for t in optuna.load_study(study_name="shared", storage=storage).get_trials()]
         assert states == ["RUNNING", "COMPLETE", "COMPLETE"]  # 3 wanted, 1 in flight elsewhere: asked 2
     finally:
         worker.kill()
         worker.wait()
-    hpo.work(config)
+    runner.work(hpo.STUDY, config)
     complete = sorted(_complete(storage, "shared"), key=lambda t: t.number)
     assert [t.number for t in complete] == [1, 2, 3]  # 0 died with its worker; 3 is its copy
-    assert complete[-1].params == their_params and complete[-1].user_attrs[scheduler.SEED] == 0
+    assert complete[-1].params == {k: their_unit[k] for k in hpo.SEARCH_SPACE} and complete[-1].user_attrs[scheduler.SEED] == 0
     assert complete[-1].user_attrs[scheduler.OWNER] == f"{socket.gethostname()}:{os.getpid()}"
 
 
 def test_two_workers_starting_together_propose_different_trials(tmp_path):
     config = hpo.HPOConfig(storage=f"sqlite:///{tmp_path}/study.db", study_name="workers")
-    first, second = hpo.open_study(config), hpo.open_study(config)  # both see 0 trials
-    proposals = [hpo.ask(study, config)[1] for study in (first, second, first, second)]
+    first, second = hpo.STUDY.open(config), hpo.STUDY.open(config)  # both see 0 trials
+    proposals = [hpo.ask(study, config).unit for study in (first, second, first, second)]
     assert len({tuple(sorted(p.items())) for p in proposals}) == 4
 
 
 def test_a_study_refuses_to_resume_with_other_trial_settings(tmp_path):
     config = hpo.HPOConfig(storage=f"sqlite:///{tmp_path}/study.db", study_name="fixed", **TINY)
-    hpo.open_study(config)
-    hpo.open_study(dataclasses.replace(config, trials=12, batch_trials=4, workers=2))  # not trial settings: fine
+    hpo.STUDY.open(config)
+    hpo.STUDY.open(dataclasses.replace(config, trials=12, units_per_program=4, workers=2))  # not trial settings: fine
     with pytest.raises(ValueError, match=r"study 'fixed' was trained with max_epochs=2 \(now 3\), "
-                                         r"train_size=200 \(now 300\): rerun with those flags"):
-        hpo.open_study(dataclasses.replace(config, train_size=300, max_epochs=3))
+                                         r"train=200 \(now 300\): rerun with those flags"):
+        hpo.STUDY.open(dataclasses.replace(config, train_size=300, max_epochs=3))
 
 
 def test_a_trials_result_does_not_depend_on_the_batch_size(tmp_path, mnist_dir):
@@ -144,9 +145,9 @@ def test_a_trials_result_does_not_depend_on_the_batch_size(tmp_path, mnist_dir):
     by_batch = {}
     for k in (1, 3):
         config = hpo.HPOConfig(storage=f"sqlite:///{tmp_path}/k{k}.db", study_name=f"k{k}", **{**TINY, "trials": 3,
-                                                                                             "batch_trials": k})
-        hpo.work(config)
-        by_batch[k] = [(t.number, t.params, t.value, t.user_attrs["test"], t.user_attrs["epochs"])
+                                                                                             "units_per_program": k})
+        runner.work(hpo.STUDY, config)
+        by_batch[k] = [(t.number, t.params, t.value, t.user_attrs["evaluations"]["test"], t.user_attrs["epochs"])
                        for t in sorted(_complete(config.storage, f"k{k}"), key=lambda t: t.number)]
     assert by_batch[1] == by_batch[3]
 
@@ -155,18 +156,13 @@ def test_activation_selected_by_index_equals_the_fixed_configuration(mnist_dir):
     task = tasks.get_task("multiclass")
     splits = data.make_splits("hpo", seed=0, sizes={"train": 200, "valid": 100, "hpo_valid": 100}, test_size=100)
     ds = train.Dataset.for_task(task, splits)
-    names = list(activations.HPO_NAMES)
-    chosen = [("elu", "tanh", 2e-3), ("prelu", "sigmoid", 1e-3)]
-    switched = train.fit(
-        hpo.engine_config(hpo.HPOConfig(max_epochs=2, models_in_parallel=2)),
-        train.ModelSettings.build(seed=[3, 4], conv=[names.index(c) for c, _, _ in chosen],
-                           fc=[names.index(f) for _, f, _ in chosen], learning_rate=[lr for _, _, lr in chosen]),
-        ds["train"], ds["valid"], {"hpo_valid": ds["hpo_valid"]})
-    for i, (conv, fc, lr) in enumerate(chosen):
-        alone = train.fit(
-            train.EngineConfig("multiclass", models.CNNConfig(10, conv, fc, "softmax"), (train.Objective("cce"),),
-                               max_epochs=2, patience=5),
-            train.ModelSettings.build(seed=[3 + i], learning_rate=lr), ds["train"], ds["valid"], {"hpo_valid": ds["hpo_valid"]})
+    head = hpo.HPOConfig().combination()
+    chosen = [train.Model(head, 3, "elu", "tanh", 2e-3), train.Model(head, 4, "prelu", "sigmoid", 1e-3)]
+    config = dataclasses.replace(hpo.engine_config(hpo.HPOConfig(max_epochs=2)), models_in_parallel=2)
+    switched = train.fit(config, chosen, ds["train"], ds["valid"], {"hpo_valid": ds["hpo_valid"]})
+    for i, model in enumerate(chosen):
+        alone = train.fit(train.EngineConfig("multiclass", train.Options.covering([model]), max_epochs=2, patience=5),
+                          [model], ds["train"], ds["valid"], {"hpo_valid": ds["hpo_valid"]})
         np.testing.assert_allclose(switched.train_loss[i], alone.train_loss[0], rtol=2e-4)
         assert abs(switched.evaluations["hpo_valid"][i] - alone.evaluations["hpo_valid"][0]) <= 0.02
 
@@ -177,7 +173,7 @@ def _trial(number, conv, fc, lr, value):
 
 
 def test_observations_share_ranks_on_ties_and_give_gaps_in_images():
-    document = {"config": {"hpo_valid_size": 5000}, "trials": [
+    document = {"settings": {"hpo_valid": 5000}, "trials": [
         _trial(0, "leaky_relu_0.01", "tanh", 1e-3, 0.9762), _trial(1, "leaky_relu_0.1", "sigmoid", 1e-3, 0.9762),
         _trial(2, "prelu", "sigmoid", 2e-3, 0.9756), _trial(3, "relu", "relu", 5e-3, 0.90),
         _trial(4, "elu", "elu", 8e-3, 0.95), _trial(5, "prelu", "relu", 6e-4, 0.9700)]}
@@ -192,7 +188,8 @@ def test_observations_share_ranks_on_ties_and_give_gaps_in_images():
     assert report.observations(document)[2][2] is True
     markdown = report.markdown({**document, "study_name": "s", "versions": {"backend": "cpu"},
                                 "seconds": {"train": 50.0, "invocations": [{"wall": 60.0, "workers": 2}]},
-                                    "best": {**document["trials"][0], "test": 0.98},
-                                    "config": dataclasses.asdict(hpo.HPOConfig())})
+                                "best": {**document["trials"][0], "evaluations": {"test": 0.98}},
+                                "config": dataclasses.asdict(hpo.HPOConfig()), "units_per_program": 1,
+                                "settings": hpo.HPOConfig().settings()})
     assert "| 1 | prelu | 97.62 % | 3 |" in markdown and "| 1 | leaky_relu_0.01 | 97.62 % | 1 |" in markdown
     assert "Wall time 1.0 min over 1 invocation(s) with 2 worker(s); 0.8 min of trial training, on cpu." in markdown

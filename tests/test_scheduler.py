@@ -19,7 +19,8 @@ import numpy as np
 import optuna
 import pytest
 
-from jaxact import scheduler
+from jaxact.studies import queue as scheduler
+from jaxact.studies import runner
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SMOKE = ["--seeds=2", "--train_size=300", "--valid_size=200", "--test_size=500", "--max_epochs=2"]
@@ -27,7 +28,7 @@ PG_BIN = pathlib.Path("/usr/lib/postgresql/15/bin")
 
 
 def _claim_all(url: str, results) -> None:
-    study = scheduler.Study(url, "stress", {"a": 1})
+    study = scheduler.UnitQueue(url, "stress", {"a": 1})
     finished = 0
     while claimed := study.claim(2):
         for trial in claimed:
@@ -39,7 +40,7 @@ def _claim_all(url: str, results) -> None:
 @pytest.mark.parametrize("storage", ["study.journal", "sqlite:///{dir}/study.db"])
 def test_concurrent_workers_finish_every_unit_exactly_once(storage, tmp_path, dead_owner):
     url = storage.format(dir=tmp_path) if "://" in storage else str(tmp_path / storage)
-    study = scheduler.Study(url, "stress", {"a": 1})
+    study = scheduler.UnitQueue(url, "stress", {"a": 1})
     assert study.enqueue([{"i": i} for i in range(60)]) == 60
     assert study.enqueue([{"i": i} for i in range(70)]) == 10  # only the new ones
     for trial in study.trials()[:5]:  # popped by a worker that died: every worker will find them abandoned
@@ -85,7 +86,7 @@ def test_a_unit_popped_by_a_worker_killed_before_owning_it_is_retrained(tmp_path
     """kill -9 between the pop and the owner's write leaves a RUNNING unit without an owner; the
     last worker must not leave while it is young, or nobody would ever train it."""
     monkeypatch.setattr(scheduler, "CLAIM_SECONDS", 1.0)
-    study = scheduler.Study(str(tmp_path / "s.journal"), "popped", {})
+    study = scheduler.UnitQueue(str(tmp_path / "s.journal"), "popped", {})
     study.enqueue([{"i": 0}])
     (trial,) = study.trials()
     assert study._pop(study.trial_id(trial))  # the dead worker's pop, never followed by its owner
@@ -100,23 +101,27 @@ def test_a_unit_popped_by_a_worker_killed_before_owning_it_is_retrained(tmp_path
 
 
 def test_misuse_units_are_claimed_seed_major_and_the_longest_of_a_seed_first(tmp_path):
-    """Longest processing time first within a seed, estimated from the variant's finished units."""
+    """Longest processing time first within a seed, estimated from the combination's finished units."""
     from jaxact.studies.misuse import study as misuse
 
-    seconds = {"short": 10.0, "long": 50.0, "middle": 30.0}
-    study = scheduler.Study(str(tmp_path / "s.journal"), "order", {})
-    study.enqueue([{"task": "t", "variant": v, "seed": s} for s in range(3) for v in seconds])
+    seconds = {"sigmoid+bce": 10.0, "softmax+cce": 50.0, "sigmoid+cce": 30.0}
+    combos = {name: misuse.Combination("multiclass", *name.split("+")) for name in seconds}
+    study = scheduler.UnitQueue(str(tmp_path / "s.journal"), "order", {})
+    study.enqueue([{**combos[v].to_dict(), "seed": s} for s in range(3) for v in seconds])
     order = []
     while claimed := study.claim(1, misuse.claim_order(study)):
         unit = claimed[0].user_attrs[scheduler.UNIT]
-        order.append((unit["seed"], unit["variant"]))
-        study.finish(claimed[0], 0.0, {"seconds": seconds[unit["variant"]]})
-    assert order == [(0, "short"), (0, "long"), (0, "middle")] + [
-        (s, v) for s in (1, 2) for v in ("long", "middle", "short")]
+        name = misuse.combination_of(unit).name
+        order.append((unit["seed"], name))
+        record = runner.UnitRecord(unit, 0.5, 0.5, 0, 1, False, [1.0], [0.5], {"test": 0.5}, seconds[name], 0.0,
+                                   {"id": "p", "units": 1})
+        study.finish(claimed[0], record.value, record.attrs(), record.valid_curve)
+    assert order == [(0, "sigmoid+bce"), (0, "softmax+cce"), (0, "sigmoid+cce")] + [
+        (s, v) for s in (1, 2) for v in ("softmax+cce", "sigmoid+cce", "sigmoid+bce")]
 
 
 def test_a_duplicate_unit_is_failed_not_trained(tmp_path):
-    study = scheduler.Study(str(tmp_path / "s.journal"), "dup", {})
+    study = scheduler.UnitQueue(str(tmp_path / "s.journal"), "dup", {})
     study.enqueue([{"i": 0}])
     study.optuna.enqueue_trial({}, user_attrs={scheduler.UNIT: {"i": 0}, scheduler.KEY: scheduler.unit_key({"i": 0})})
     (first,) = study.claim(5)  # the second copy is found a duplicate when popped
@@ -127,17 +132,17 @@ def test_a_duplicate_unit_is_failed_not_trained(tmp_path):
 
 
 def test_settings_are_kept_and_enforced(tmp_path):
-    scheduler.Study(str(tmp_path / "s.journal"), "kept", {"max_epochs": 2, "split": "per_seed"})
+    scheduler.UnitQueue(str(tmp_path / "s.journal"), "kept", {"max_epochs": 2, "split": "per_seed"})
     with pytest.raises(ValueError, match=r"trained with max_epochs=2 \(now 3\): rerun with those flags"):
-        scheduler.Study(str(tmp_path / "s.journal"), "kept", {"max_epochs": 3, "split": "per_seed"})
+        scheduler.UnitQueue(str(tmp_path / "s.journal"), "kept", {"max_epochs": 3, "split": "per_seed"})
 
 
 def test_reopening_a_study_leaves_its_journal_as_it_was(tmp_path):
     # The committed results/ journals must not change when `make results` finds a study finished.
     journal = tmp_path / "s.journal"
-    scheduler.Study(str(journal), "reopened", {"seeds": 1}).enqueue([{"seed": 0}])
+    scheduler.UnitQueue(str(journal), "reopened", {"seeds": 1}).enqueue([{"seed": 0}])
     before = journal.read_bytes()
-    study = scheduler.Study(str(journal), "reopened", {"seeds": 1})
+    study = scheduler.UnitQueue(str(journal), "reopened", {"seeds": 1})
     assert study.enqueue([{"seed": 0}]) == 0
     assert journal.read_bytes() == before
 
@@ -266,7 +271,7 @@ def test_two_machines_share_a_misuse_study_on_postgres(postgres_url, tmp_path, m
 
 
 def test_two_machines_share_an_hpo_study_on_postgres(postgres_url, tmp_path, mnist_dir):
-    _machines(["experiments.activation_hpo", "--trials=6", "--batch_trials=2", "--train_size=200", "--valid_size=100",
+    _machines(["experiments.activation_hpo", "--trials=6", "--units_per_program=2", "--train_size=200", "--valid_size=100",
                "--hpo_valid_size=200", "--test_size=300", "--max_epochs=2", "--workers=1",
                f"--storage={postgres_url}", "--study_name=shared_hpo"], tmp_path)
     study = optuna.load_study(study_name="shared_hpo", storage=postgres_url)

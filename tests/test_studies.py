@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from jaxact import train
-from jaxact.studies.misuse import study
 from jaxact.studies.misuse import table as variants
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -42,7 +41,7 @@ def test_the_documented_rows_are_all_there():
 
 
 def _find(table, **fields):
-    found = [v for v in table if all(getattr(v, k) == value for k, value in fields.items()) and not v.ours]
+    found = [v for v in table if all(getattr(v.combination, k) == value for k, value in fields.items()) and not v.ours]
     assert len(found) == 1, fields
     return found[0]
 
@@ -52,21 +51,22 @@ def test_skipped_regression_variants_and_corrected_twins_exist():
     assert {"sigmoid+sigmoid-labels", "sigmoid+norm+sigmoid-labels"} <= names
     for table in variants.STUDIES.values():
         for v in table:
-            if v.loss in ("cce", "bce_with_logits") and not v.ours:
+            if v.combination.loss in ("cce", "bce_with_logits") and not v.ours:
                 twin = [t for t in table if t.task == v.task and t.name == v.name + "[logits]"]
-                assert len(twin) == 1 and twin[0].ours and twin[0].on_logits and twin[0].documented is None
+                assert len(twin) == 1 and twin[0].ours and twin[0].combination.on_logits and twin[0].documented is None
 
 
 def test_double_softmax_twin_computes_a_different_loss():
     rows = variants.select("activation_misuse", "multiclass", ["softmax+cce", "softmax+cce[logits]"])
-    config = study.engine_config(study.StudyConfig("activation_misuse", "multiclass"), "multiclass")
-    objectives = [config.objectives.index(train.Objective(v.loss, v.on_logits)) for v in rows]
+    models = [train.Model(v.combination, 0) for v in rows]
+    config = train.EngineConfig("multiclass", train.Options.covering(models))
     z = jax.random.normal(jax.random.key(0), (16, 10)) * 4
     targets = jax.nn.one_hot(jnp.arange(16) % 10, 10)
+    sample = train.Sample(np.arange(2), np.arange(2))
     documents, twin = (
-        train.per_example_loss(config, train.ModelSettings(*(jnp.asarray(c[0]) for c in train.ModelSettings.build(seed=0, objective=i))),
+        train.per_example_loss(config, train.Rows(*(jnp.asarray(c[0]) for c in train.Rows.of(config.options, [m], [sample]))),
                                z, jax.nn.softmax(z), targets)
-        for i in objectives)
+        for m in models)
     np.testing.assert_allclose(twin, -jnp.sum(targets * jax.nn.log_softmax(z), -1), rtol=1e-6)
     np.testing.assert_allclose(documents, -jnp.sum(targets * jax.nn.log_softmax(jax.nn.softmax(z)), -1), rtol=1e-6)
     assert float(jnp.min(jnp.abs(documents - twin))) > 1e-3
@@ -118,7 +118,10 @@ def test_entrypoint_smoke_run_writes_json_markdown_and_png(module, task, tmp_pat
     ("experiments.loss_misuse", ["--task=regression"], "task 'regression' is not part of loss_misuse"),
     ("experiments.misuse", ["--task=binary", "--variants=softmax+hinge"], "unknown variant(s) softmax+hinge"),
     ("experiments.activation_hpo", ["--storage=nosuchdb://host/db"], "cannot open storage 'nosuchdb://host/db'"),
-    ("experiments.activation_hpo", ["--batch_trials=0"], "--batch_trials must be at least 1, got 0"),
+    ("experiments.activation_hpo", ["--units_per_program=0"], "--units_per_program must be at least 1, got 0"),
+    ("experiments.activation_hpo", ["--dataset=digits"], "dataset 'digits' has no 'hpo' split"),
+    ("experiments.misuse", ["--workers=100"], "--workers=100 is more than the"),
+    ("experiments.misuse", ["--matmul_dtype=fp8"], "--matmul_dtype: unknown matmul_dtype 'fp8'"),
     ("experiments.misuse", ["--seeds=0"], "--seeds must be at least 1, got 0"),
     ("experiments.misuse", ["--max_epochs=-1"], "--max_epochs must be at least 1, got -1"),
     ("experiments.misuse", ["--train_size=999999"], "--train_size must be at most 2,000 (the mnist misuse split), got 999,999"),

@@ -21,6 +21,7 @@ import numpy as np
 from jaxact import activations, tasks
 from jaxact.advisor import rules
 from jaxact.advisor.rules import Finding
+from jaxact.combinations import Combination
 
 
 def infer_task(labels) -> str:
@@ -124,11 +125,11 @@ def advise(task: str | None = None, final_activation: str = "identity", loss: st
     found = _rule_ids(task, final, loss, on_logits, labels)
     if not found:
         transform = "standardize" if task == "regression" else "none"
-        evidence = rules.evidence_text(task, rules.variant_key(task, final, loss, on_logits, transform), documents)
+        evidence = rules.evidence_text(task, Combination(task, final, loss, on_logits, transform), documents)
         return [Finding("ok", "ok", f"{final} + {loss} fits a {task} task", rules.RECOMMENDED_TEXT[task], evidence)]
     # The evidence is this combination's own row where the study tables have it, else the rule's row.
     transform = "none" if task != "regression" else "standardize_sigmoid" if final == "sigmoid" else "standardize"
-    own_key = rules.variant_key(task, final, loss, on_logits, transform)
+    own_key = Combination(task, final, loss, on_logits, transform)
     own = rules.evidence_text(task, own_key, documents)
     out = []
     for rule_id, detail in found:

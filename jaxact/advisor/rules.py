@@ -19,36 +19,12 @@ import pathlib
 
 import numpy as np
 
-from jaxact import losses, tasks
-from jaxact.studies.misuse import table as variant_tables
+from jaxact import combinations, losses, tasks
+from jaxact.combinations import Combination
 
 SEVERITIES = ("ok", "warning", "error")
 PACKAGED_EVIDENCE = pathlib.Path(__file__).with_name("evidence.json")
-
-# (task, final_activation, loss, loss on logits, label_transform): a row of the study tables.
-VariantKey = tuple[str, str, str, bool, str]
-
-
-def variant_key(task: str, final: str, loss: str, on_logits: bool = False, transform: str = "none") -> VariantKey:
-    """The study-table key of a combination; `cross_entropy` is `cce` on the logits."""
-    if loss == "cross_entropy":
-        loss, on_logits = "cce", True
-    return task, final, loss, bool(on_logits), transform
-
-
-def _recommended_variants() -> dict[str, VariantKey]:
-    """The task's recommended combination as its study rows say (claim "reference"), with the
-    documents' double softmax corrected: the reference of binary/multiclass is CE on logits."""
-    out = {}
-    for table in variant_tables.STUDIES.values():
-        for v in table:
-            if v.claim == "reference" and v.task not in out:
-                on_logits = v.on_logits or (v.loss == "cce" and v.final_activation == "softmax")
-                out[v.task] = variant_key(v.task, v.final_activation, v.loss, on_logits, v.label_transform)
-    return out
-
-
-RECOMMENDED_VARIANT = _recommended_variants()
+RECOMMENDED_VARIANT = combinations.RECOMMENDED
 RECOMMENDED_TEXT = {
     "regression": "no output activation, MSE, targets standardized with the train mean/std",
     "probability": "sigmoid output with BCE (or sigmoid_binary_cross_entropy / bce_with_logits on the logits)",
@@ -57,28 +33,12 @@ RECOMMENDED_TEXT = {
     "multilabel": "one sigmoid per label with BCE (optax.sigmoid_binary_cross_entropy on the logits)",
 }
 
-# Loss names as optax and PyTorch spell them -> jaxact.losses names. optax's cross-entropies
-# apply their own log_softmax / log_sigmoid to whatever they are given, like PyTorch's.
-LOSS_ALIASES = {
-    "rmse": "mse",
-    "softmax_cross_entropy": "cce", "softmax_cross_entropy_with_integer_labels": "cce",
-    "safe_softmax_cross_entropy": "cce", "CrossEntropyLoss": "cce", "nn.CrossEntropyLoss": "cce",
-    "sigmoid_binary_cross_entropy": "bce_with_logits", "BCEWithLogitsLoss": "bce_with_logits",
-    "nn.BCEWithLogitsLoss": "bce_with_logits",
-    "BCELoss": "bce", "nn.BCELoss": "bce",
-    "squared_error": "mse", "l2_loss": "mse", "MSELoss": "mse", "nn.MSELoss": "mse",
-    "absolute_error": "mae", "L1Loss": "mae", "nn.L1Loss": "mae",
-}
-LOSS_NAMES = tuple(losses.REGISTRY) + tuple(LOSS_ALIASES)
+LOSS_NAMES = losses.NAMES
 
 
 def canonical_loss(name: str) -> str:
     """A jaxact.losses registry name for `name` (itself, an optax or a PyTorch name)."""
-    if name in losses.REGISTRY:
-        return name
-    if name in LOSS_ALIASES:
-        return LOSS_ALIASES[name]
-    raise ValueError(f"unknown loss {name!r}; valid losses: {', '.join(LOSS_NAMES)}")
+    return losses.spec(name).name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,11 +50,12 @@ class Rule:
     severity: str
     reason: str
     fix: str
-    evidence: VariantKey | None = None
+    evidence: Combination | None = None
 
 
 def _rules(*rules: Rule) -> dict[str, Rule]:
     return {r.id: r for r in rules}
+
 
 
 RULES = _rules(
@@ -102,22 +63,22 @@ RULES = _rules(
          "softmax over a single output is identically 1 (and a log-softmax / softmax cross-entropy over one "
          "output identically 0): the output cannot move and nothing is learned",
          "one output with a sigmoid and BCE (sigmoid_binary_cross_entropy on the logit), or two outputs with softmax",
-         ("probability", "softmax", "bce", False, "none")),
+         Combination("probability", "softmax", "bce")),
     Rule("softmax-multilabel", "error",
          "softmax (or softmax cross-entropy) forces the label probabilities to sum to 1, but multi-label target "
          "rows have several positives or none",
          "one sigmoid per label with BCE (optax.sigmoid_binary_cross_entropy on the logits)",
-         ("multilabel", "softmax", "bce", False, "none")),
+         Combination("multilabel", "softmax", "bce")),
     Rule("sigmoid-exclusive-classes", "error",
          "independent sigmoids (BCE or MSE per output) on mutually exclusive one-hot classes ignore the "
          "exclusivity: with many classes every output learns to say 'no'",
          "softmax cross-entropy on the logits (optax.softmax_cross_entropy[_with_integer_labels])",
-         ("multiclass", "sigmoid", "bce", False, "none")),
+         Combination("multiclass", "sigmoid", "bce")),
     Rule("double-softmax", "warning",
          "a softmax output is fed to a loss that applies its own log-softmax (softmax cross-entropy, "
          "nn.CrossEntropyLoss): a double softmax, whose loss can never reach 0 and whose gradients shrink",
          "give the cross-entropy the logits; apply softmax only to read probabilities",
-         ("multiclass", "softmax", "cce", False, "none")),
+         Combination("multiclass", "softmax", "cce")),
     Rule("sigmoid-twice", "error",
          "a sigmoid output is fed to a loss that applies its own sigmoid (sigmoid_binary_cross_entropy, "
          "BCEWithLogits): the model's probabilities are squashed into [0.5, 0.73] and the loss cannot reach 0",
@@ -126,12 +87,12 @@ RULES = _rules(
          "a softmax output is fed to a loss that applies its own sigmoid (BCEWithLogits / "
          "sigmoid_binary_cross_entropy): it computes BCE(sigmoid(softmax(z)))",
          "exclusive classes: softmax cross-entropy on the logits; independent labels: sigmoid BCE on the logits",
-         ("multiclass", "softmax", "bce_with_logits", False, "none")),
+         Combination("multiclass", "softmax", "bce_with_logits")),
     Rule("sigmoid-into-softmax-loss", "warning",
          "sigmoid outputs are fed to a softmax cross-entropy, which applies its own log-softmax: it squashes "
          "twice and ignores that the classes are exclusive in the output layer",
          "softmax cross-entropy on the logits",
-         ("multiclass", "sigmoid", "cce", False, "none")),
+         Combination("multiclass", "sigmoid", "cce")),
     Rule("log-of-softmax", "warning",
          "log(softmax(z)) written out: the same loss as log_softmax / softmax cross-entropy on the logits, "
          "but it underflows to log(0) = -inf for confident wrong predictions",
@@ -140,33 +101,33 @@ RULES = _rules(
          "the log of an output that is not a probability (no sigmoid/softmax before it): BCE-style losses on "
          "logits take the log of negative numbers (NaN) and of values above 1",
          "BCE on the logits (optax.sigmoid_binary_cross_entropy), or a sigmoid before BCE",
-         ("multilabel", "identity", "bce", False, "none")),
+         Combination("multilabel", "identity", "bce")),
     Rule("sigmoid-regression-output", "error",
          "a sigmoid output on a regression target: predictions are confined to (0, 1) and, if the targets are "
          "squashed instead, float32 sigmoid saturates to exactly 1.0 beyond |z| ~ 16.6 and cannot be inverted",
          "no output activation and standardized targets",
-         ("regression", "sigmoid", "mse", False, "sigmoid")),
+         Combination("regression", "sigmoid", "mse", label_transform="sigmoid")),
     Rule("relu-regression-output", "warning",
          "a ReLU output cannot go below 0: after standardization about half of the targets are negative, and a "
          "dead output unit stops learning",
          "no output activation and standardized targets",
-         ("regression", "relu", "mse", False, "standardize")),
+         Combination("regression", "relu", "mse", label_transform="standardize")),
     Rule("unscaled-regression-targets", "warning",
          "regression targets far from unit scale and not standardized: the documents' network only learned "
          "the mean",
          "standardize the targets with the train mean and std, and map predictions back",
-         ("regression", "identity", "mse", False, "none")),
+         Combination("regression", "identity", "mse")),
     # Combinations the advisor knows by name; the checker sees these mistakes as the ones above.
     Rule("sigmoid-two-exclusive-classes", "warning",
          "two mutually exclusive classes with independent sigmoids: it trains with two classes (document 000), "
          "but softmax states the exclusivity",
          "softmax over the two outputs with cross-entropy on the logits, or one sigmoid output",
-         ("binary", "sigmoid", "bce", False, "none")),
+         Combination("binary", "sigmoid", "bce")),
     Rule("probability-loss-mismatch", "warning",
          "BCE or MSE on softmax outputs of exclusive classes trains (documents: within noise of cross-entropy), "
          "but cross-entropy on the logits is the consistent choice",
          "softmax cross-entropy on the logits",
-         ("multiclass", "softmax", "bce", False, "none")),
+         Combination("multiclass", "softmax", "bce")),
     Rule("classification-loss-on-regression", "error",
          "a classification loss on a regression target", "MSE, MAE or RMSE on an unbounded output"),
     Rule("cross-entropy-multilabel", "warning",
@@ -204,7 +165,7 @@ def finding(rule_id: str, documents: list[dict], detail: str = "", where: str = 
     """The Finding of rule `rule_id`, its reason extended by `detail`, with the evidence of its study row."""
     rule = RULES[rule_id]
     key = rule.evidence
-    evidence = "no study row measures this mistake" if key is None else evidence_text(key[0], key, documents)
+    evidence = "no study row measures this mistake" if key is None else evidence_text(key.task, key, documents)
     return Finding(rule.severity, rule.id, rule.reason + (f" ({detail})" if detail else ""), rule.fix, evidence, where)
 
 
@@ -228,7 +189,7 @@ def load_documents(results=None) -> list[dict]:
             document = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        if isinstance(document, dict) and document.get("study") in variant_tables.STUDIES:
+        if isinstance(document, dict) and isinstance(document.get("variants"), list):
             documents.append({"path": str(path), "variants": document["variants"]})
     if not results and PACKAGED_EVIDENCE.is_file():
         documents += json.loads(PACKAGED_EVIDENCE.read_text())
@@ -242,13 +203,12 @@ def evidence_documents(results_dir: pathlib.Path) -> list[dict]:
     out = []
     for path in sorted(results_dir.glob("*/results.json")):
         document = json.loads(path.read_text())
-        if not isinstance(document, dict) or document.get("study") not in variant_tables.STUDIES:
+        if not isinstance(document, dict) or not isinstance(document.get("variants"), list):
             continue
         if document.get("config", {}).get("dataset", "mnist") != "mnist":
             continue
-        fields = ("task", "final_activation", "loss", "loss_on_logits", "label_transform")
         out.append({"path": f"results/{path.parent.name}/results.json", "variants": [
-            {**{k: v.get(k) for k in fields}, "summary": {"test": v["summary"]["test"]}} for v in document["variants"]]})
+            {**Combination.from_dict(v).to_dict(), "summary": {"test": v["summary"]["test"]}} for v in document["variants"]]})
     return out
 
 
@@ -258,27 +218,24 @@ def write_packaged_evidence(results_dir: pathlib.Path) -> pathlib.Path:
     return PACKAGED_EVIDENCE
 
 
-def _measured(documents: list[dict], key: VariantKey) -> tuple[dict, str] | None:
+def _measured(documents: list[dict], key: Combination) -> tuple[dict, str] | None:
     for document in documents:
         for v in document["variants"]:
-            stored = variant_key(v["task"], v["final_activation"], v["loss"], v.get("loss_on_logits", False),
-                                 v.get("label_transform", "none"))
-            if stored == key and v["summary"]["test"]["mean"] is not None:
+            if Combination.from_dict(v) == key and v["summary"]["test"]["mean"] is not None:
                 return v, document["path"]
     return None
 
 
-def _documented(key: VariantKey) -> variant_tables.Variant | None:
-    """The documents' row for `key`; for CE on logits, their (double-softmax) row of the same combination."""
-    for candidate in (key, key[:3] + (False,) + key[4:]):
-        for table in variant_tables.STUDIES.values():
-            for v in table:
-                if variant_key(v.task, v.final_activation, v.loss, v.on_logits, v.label_transform) == candidate and v.documented:
-                    return v
+def _documented(key: Combination) -> combinations.Documented | None:
+    """The documents' row for `key`; for a loss on the logits, their row of the same combination on the
+    activated output (their PyTorch code: e.g. the double softmax of CE on logits)."""
+    for candidate in (key, dataclasses.replace(key, on_logits=False)):
+        if rows := combinations.documented(candidate):
+            return rows[0]
     return None
 
 
-def evidence_text(task: str, key: VariantKey, documents: list[dict]) -> str:
+def evidence_text(task: str, key: Combination, documents: list[dict]) -> str:
     """This combination's test metric beside the task's recommended one, measured if possible."""
     t = tasks.get_task(task)
     fmt = lambda x: f"{x:.4f} MSE" if not t.higher_is_better else f"{100 * x:.2f} %"  # noqa: E731
@@ -291,10 +248,10 @@ def evidence_text(task: str, key: VariantKey, documents: list[dict]) -> str:
                 f"{fmt(r['summary']['test']['mean'])} recommended ({path})")
     documented, documented_reference = _documented(key), _documented(reference_key)
     if documented and documented_reference and key != reference_key:
-        return (f"documents (one seed) on {task}: test {fmt(documented.documented[1])} vs "
-                f"{fmt(documented_reference.documented[1])} for the recommended combination")
+        return (f"documents (one seed) on {task}: test {fmt(documented.test)} vs "
+                f"{fmt(documented_reference.test)} for the recommended combination")
     if documented:
-        return f"documents (one seed, loss on the activated output) on {task}: test {fmt(documented.documented[1])}"
+        return f"documents (one seed, loss on the activated output) on {task}: test {fmt(documented.test)}"
     return "no measurement of this combination (run experiments.misuse / experiments.loss_misuse)"
 
 

@@ -53,15 +53,32 @@ def make_splits(
     dataset: str = "mnist",
 ) -> dict[str, Split]:
     """The parts of `plan` plus "test" (the dataset's test images, or a prefix of `test_size`)."""
+    rows = sample(plan, seed, sizes, dataset)
+    train_images, train_digits = registry.get(dataset).load("train")
+    splits = {name: Split(scale(train_images[r]), train_digits[r], r) for name, r in rows.items()}
+    splits["test"] = test_split(dataset, test_size)
+    return splits
+
+
+def sample(plan: str, seed: int, sizes: dict[str, int] | None = None, dataset: str = "mnist") -> dict[str, np.ndarray]:
+    """`sample_rows`, each part cut to its prefix of `sizes[part]` rows where given."""
     rows = sample_rows(plan, seed, dataset)
     for name, size in (sizes or {}).items():
         if name not in rows or not 0 < size <= len(rows[name]):
             raise ValueError(f"{name} size {size} outside 1..{len(rows.get(name, ()))} for plan {plan!r}")
         rows[name] = rows[name][:size]
-    load = registry.get(dataset).load
-    train_images, train_digits = load("train")
-    test_images, test_digits = load("test")
-    splits = {name: Split(scale(train_images[r]), train_digits[r], r) for name, r in rows.items()}
-    test_rows = np.arange(test_size or len(test_digits))
-    splits["test"] = Split(scale(test_images[test_rows]), test_digits[test_rows], test_rows)
-    return splits
+    return rows
+
+
+def train_pool(dataset: str = "mnist") -> Split:
+    """Every train row of `dataset`, scaled: the pool a program's models draw their samples from
+    (`sample`'s rows index it)."""
+    images, digits = registry.get(dataset).load("train")
+    return Split(scale(images), digits, np.arange(len(digits)))
+
+
+def test_split(dataset: str = "mnist", test_size: int | None = None) -> Split:
+    """The dataset's test images, or their first `test_size`."""
+    images, digits = registry.get(dataset).load("test")
+    rows = np.arange(test_size or len(digits))
+    return Split(scale(images[rows]), digits[rows], rows)

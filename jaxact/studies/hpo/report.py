@@ -14,7 +14,8 @@ import warnings
 import numpy as np
 import optuna
 
-from jaxact import reporting, scheduler
+from jaxact import reporting
+from jaxact.studies import queue as queue_module
 from jaxact.studies.hpo.study import DOCUMENTED, HPOConfig
 
 
@@ -34,21 +35,21 @@ def write_trials_csv(study, path: pathlib.Path) -> None:
                             + [t.state.name])
 
 
-_BOOKKEEPING = (scheduler.OWNER, scheduler.HEARTBEAT)
+_BOOKKEEPING = (queue_module.OWNER, queue_module.HEARTBEAT)
 
 
 def _complete(document: dict) -> list[dict]:
     return [t for t in document["trials"] if t["state"] == "COMPLETE"]
 
 
-def collect(config: HPOConfig, study: scheduler.Study) -> dict:
+def collect(config: HPOConfig, study: queue_module.UnitQueue) -> dict:
     """The study document (results.json): every trial, the best, the seconds of all invocations."""
     trials = [{"number": t.number, "state": t.state.name, "value": t.value, "params": t.params,
                **{k: v for k, v in t.user_attrs.items() if k not in _BOOKKEEPING}} for t in study.trials()]
     best = max((t for t in trials if t["state"] == "COMPLETE"), key=lambda t: t["value"], default=None)
-    return {"study": "activation_hpo", "study_name": config.study_name, "config": dataclasses.asdict(config),
+    return {"study": "activation_hpo", "study_name": config.resolved_study_name("activation_hpo"), "config": dataclasses.asdict(config),
             "created": datetime.datetime.now().isoformat(timespec="seconds"), "versions": reporting.versions(),
-            "batch_trials": config.resolved_batch(),
+            "settings": study.settings, "units_per_program": config.resolved_units_per_program(),
             "seconds": study.seconds(),
             "best": best, "trials": trials}
 
@@ -93,7 +94,7 @@ def observations(document: dict) -> list[tuple[str, str, bool | None]]:
     if "prelu" in conv:
         top = max(conv.values())
         leaders = [k for k, r in conv_ranks.items() if r == 1]
-        n = document["config"]["hpo_valid_size"]
+        n = document["settings"]["hpo_valid"]
         gap_images = round((top - conv["prelu"]) * n)
         standard_error = float(np.sqrt(top * (1 - top) / n))
         evidence = (f"prelu ranks {conv_ranks['prelu']} of {len(conv)} ({100 * conv['prelu']:.2f} %); best "
@@ -110,7 +111,7 @@ def observations(document: dict) -> list[tuple[str, str, bool | None]]:
 def _others_text(document: dict) -> str:
     """What the trials that are not COMPLETE are."""
     others = [t for t in document["trials"] if t["state"] != "COMPLETE"]
-    abandoned = sum(bool(t.get(scheduler.ABANDONED)) for t in others)
+    abandoned = sum(bool(t.get(queue_module.ABANDONED)) for t in others)
     parts = ([f"{abandoned} abandoned by a killed worker, each trained again as a copy"] if abandoned else []) \
         + ([f"{len(others) - abandoned} diverged or in flight"] if len(others) > abandoned else [])
     return f"{len(others)} other: {'; '.join(parts)}" if others else "0 other"
@@ -120,17 +121,18 @@ def markdown(document: dict) -> str:
     complete = _complete(document)
     best = document["best"]
     cfg = document["config"]
+    settings = document["settings"]
     lines = ["# activation HPO (document 001)", "",
              f"{len(complete)} complete trials ({_others_text(document)}) of study "
              f"`{document['study_name']}`, TPE (seed {cfg['seed']}, constant liar), batches of "
-             f"{document.get('batch_trials') or cfg['batch_trials'] or 'backend default'}; "
-             f"train {cfg['train_size']} / valid {cfg['valid_size']} / "
-             f"HPO-valid {cfg['hpo_valid_size']} / test {cfg['test_size'] or 10_000}, patience {cfg['patience']}. "
+             f"{document['units_per_program']}; train {settings['train']} / valid {settings['valid']} / "
+             f"HPO-valid {settings['hpo_valid']} / test {settings['test_size'] or 10_000}, patience {settings['patience']}"
+             f"{', bfloat16 matmuls' if settings['matmul_dtype'] == 'bfloat16' else ''}. "
              + reporting.time_text(document["seconds"], document["versions"]["backend"], "trial"), ""]
     if best:
         lines += ["| | conv_activation | fc_activation | learning_rate | HPO-valid | test |", "|---|---|---|---|---|---|",
                   f"| jaxact (trial {best['number']}) | {best['params']['conv_activation']} | {best['params']['fc_activation']} | "
-                  f"{best['params']['learning_rate']:.6f} | {100 * best['value']:.2f} % | {100 * best['test']:.2f} % |",
+                  f"{best['params']['learning_rate']:.6f} | {100 * best['value']:.2f} % | {100 * best['evaluations']['test']:.2f} % |",
                   f"| documents | {DOCUMENTED['conv_activation']} | {DOCUMENTED['fc_activation']} | "
                   f"{DOCUMENTED['learning_rate']:.6f} | {100 * DOCUMENTED['hpo_valid']:.2f} % | {100 * DOCUMENTED['test']:.2f} % |", ""]
     for param in ("conv_activation", "fc_activation"):
@@ -168,7 +170,7 @@ def _optuna_plot(out_dir: pathlib.Path, name: str, size: tuple[float, float], wr
             written.append(name)
 
 
-def plot(study: scheduler.Study, document: dict, out_dir: pathlib.Path) -> list[str]:
+def plot(study: queue_module.UnitQueue, document: dict, out_dir: pathlib.Path) -> list[str]:
     """The document's figures; returns the names written."""
     written = []
     complete = _complete(document)
@@ -209,13 +211,15 @@ def plot(study: scheduler.Study, document: dict, out_dir: pathlib.Path) -> list[
     return written
 
 
-def write(out_dir: pathlib.Path, config: HPOConfig, study: scheduler.Study) -> dict:
-    """Writes results.json, trials.csv, the plots and report.md from the storage."""
+def write(out_dir: pathlib.Path, config: HPOConfig, study: queue_module.UnitQueue) -> dict:
+    """Writes results.json, trials.csv, the plots and report.md from the storage; returns {"document",
+    "files", "units"}."""
     out_dir.mkdir(parents=True, exist_ok=True)
     document = collect(config, study)
     reporting.write_json(out_dir / "results.json", document)
     write_trials_csv(study, out_dir / "trials.csv")
     document["plots"] = plot(study, document, out_dir)
     (out_dir / "report.md").write_text(markdown(document))
-    return document
+    return {"document": document, "units": len(_complete(document)),
+            "files": ["report.md", "results.json", "trials.csv"] + document["plots"]}
 

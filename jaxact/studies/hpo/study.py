@@ -1,6 +1,6 @@
 """Document 001's Optuna search over conv activation, FC activation and learning rate, on the
-scheduler: each trial is a unit; workers ask TPE for trials, train a batch of them in one
-compiled program, and store the results.
+runner: each trial is a unit; workers ask TPE for trials, train a batch of them in one compiled
+program, and store their records.
 
 Search space (as the document): conv_activation and fc_activation each from
 {sigmoid, relu, leaky_relu_0.01, leaky_relu_0.1, prelu, elu, tanh, silu}; learning_rate
@@ -11,8 +11,9 @@ objective: accuracy of the best epoch's params) / 10,000 test (every trial's bes
 evaluated on it inside the same program, so the best trial's test accuracy is kept, not retrained).
 
 A trial's result depends only on its parameters and its seed (`seed + trial.number`, kept by the
-copy that replaces a trial a dead worker left), never on which batch or worker ran it; batching changes only what the TPE sampler knew when it proposed
-it (constant_liar: running trials count as bad so a batch spreads out).
+copy that replaces a trial a dead worker left), never on which batch or worker ran it; batching
+changes only what the TPE sampler knew when it proposed it (constant_liar: running trials count
+as bad so a batch spreads out).
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ from typing import Callable
 
 import optuna
 
-from jaxact import activations, data, models, scheduler, tasks, train
+from jaxact import activations, data, tasks, train
+from jaxact.combinations import Combination
 from jaxact.config import check_at_least, option
+from jaxact.studies import queue as queue_module
+from jaxact.studies import runner
 
 SEARCH_SPACE = {
     "conv_activation": activations.HPO_NAMES,
@@ -45,161 +49,139 @@ def suggest(trial: optuna.Trial) -> dict:
 
 
 @dataclasses.dataclass(frozen=True)
-class HPOConfig:
+class HPOConfig(runner.RunConfig):
     """Defaults reproduce document 001: 120 trials, TPE, the splits above, patience 5."""
 
     trials: int = option(120, "Complete trials to reach.")
-    batch_trials: int | None = option(None, "Trials a worker asks at once and trains in one program (default: 4 on "
-                                            "CPU, one after another; 16 vmapped on GPU).")
-    seed: int = option(0, "Sampler seed, data split seed, and base of the trial seeds.")
-    matmul_dtype: str = option("float32", "float32, or bfloat16: matmul inputs in bfloat16 with float32 "
-                                          "accumulation (activations and losses stay float32).")
-    max_epochs: int = option(100, "Epoch cap per trial.")
     patience: int = option(5, "Early-stopping patience.")
-    train_size: int = option(3_000, "Training images.")
-    valid_size: int = option(2_000, "Per-epoch validation images.")
-    hpo_valid_size: int = option(5_000, "HPO-valid images (the objective).")
-    test_size: int | None = option(None, "Test images (default all 10,000).")
+    hpo_valid_size: int | None = option(None, "HPO-valid images, the objective (default 5,000).")
     loss_on_logits: bool = option(False, "Cross-entropy on logits instead of the documents' double softmax.")
-    models_in_parallel: int | None = option(None, "Trials of a batch vmapped together (default: 1 on CPU, i.e. one "
-                                                  "after another in the same program; the whole batch on GPU).")
-    workers: int | None = option(None, "Worker processes (default: one per CPU core, pinned; one per accelerator).")
-    out_dir: str = option("runs/activation_hpo", "Output directory: the study's journal file and its report.")
-    storage: str | None = option(None, "Optuna storage: default a journal file in out_dir; an SQLAlchemy URL "
-                                       "(postgresql://...) to share the study between machines.")
-    study_name: str = option("activation_hpo", "Optuna study name.")
 
-    def validate(self) -> None:
-        check_at_least(self, 1, "trials", "batch_trials", "max_epochs", "patience", "train_size", "valid_size",
-                       "hpo_valid_size", "test_size", "models_in_parallel", "workers")
-        if self.matmul_dtype not in models.MATMUL_DTYPES:
-            raise ValueError(f"--matmul_dtype must be one of {', '.join(models.MATMUL_DTYPES)}, got {self.matmul_dtype!r}")
-        for name in ("train_size", "valid_size", "hpo_valid_size"):
-            limit = data.plan("mnist", "hpo")[name.removesuffix("_size")]
-            if getattr(self, name) > limit:
-                raise ValueError(f"--{name} must be at most {limit:,} (the HPO split), got {getattr(self, name):,}")
-        if self.test_size is not None and self.test_size > 10_000:
-            raise ValueError(f"--test_size must be at most 10,000 (the MNIST test set), got {self.test_size:,}")
-        out_dir = pathlib.Path(self.out_dir)
-        if out_dir.exists() and not out_dir.is_dir():
-            raise ValueError(f"--out_dir {self.out_dir!r} is a file: give a directory")
+    plan = "hpo"
 
     def settings(self) -> dict:
-        """What a trial's result depends on besides its parameters: fixed for the life of a study."""
-        return {name: getattr(self, name) for name in ("seed", "matmul_dtype", "max_epochs", "patience", "train_size",
-                                                         "valid_size", "hpo_valid_size", "test_size", "loss_on_logits")}
+        """What a trial's result depends on besides its parameters and seed: fixed for a study's life."""
+        return super().settings() | {"seed": self.seed, "loss_on_logits": self.loss_on_logits}
 
-    def resolved_storage(self) -> str:
-        return self.storage or scheduler.storage_url(self.out_dir)
-
-    def resolved_batch(self) -> int:
-        import jax
-
-        return self.batch_trials or (4 if jax.default_backend() == "cpu" else 16)
+    def combination(self) -> Combination:
+        return Combination("multiclass", "softmax", "cce", self.loss_on_logits)
 
 
-SMOKE = dict(trials=6, batch_trials=3, train_size=200, valid_size=100, hpo_valid_size=200, test_size=300, max_epochs=2)
-
-
-def engine_config(config: HPOConfig) -> train.EngineConfig:
-    return train.EngineConfig(
-        task="multiclass",
-        model=models.CNNConfig(10, conv_activation=activations.HPO_NAMES, fc_activation=activations.HPO_NAMES,
-                               final_activation="softmax", matmul_dtype=config.matmul_dtype),
-        objectives=(train.Objective("cce", on_logits=config.loss_on_logits),),
-        max_epochs=config.max_epochs, patience=config.patience, models_in_parallel=config.models_in_parallel)
+SMOKE = dict(trials=6, units_per_program=3, train_size=200, valid_size=100, hpo_valid_size=200, test_size=300,
+             max_epochs=2)
 
 
 def sampler(config: HPOConfig, trial_number: int) -> optuna.samplers.TPESampler:
     return optuna.samplers.TPESampler(seed=config.seed + trial_number, constant_liar=True)
 
 
-def open_study(config: HPOConfig) -> scheduler.Study:
-    return scheduler.Study(config.resolved_storage(), config.study_name, config.settings(), "maximize",
-                           sampler(config, 0))
-
-
-def ask(study: scheduler.Study, config: HPOConfig) -> tuple[optuna.Trial, dict]:
-    """A new trial, owned by this process, and its parameters, sampled by TPE seeded with
-    `seed + trial.number`: a resumed run does not replay the first random proposals, and two
+def ask(queue: queue_module.UnitQueue, config: HPOConfig) -> runner.Claimed:
+    """A new trial, owned by this process, and its unit (parameters and seed), sampled by TPE seeded
+    with `seed + trial.number`: a resumed run does not replay the first random proposals, and two
     workers starting together do not propose the same trials."""
-    trial = study.optuna.ask()  # TPE samples independently at `suggest_*`, so the sampler set now is the one used
-    study.own(trial)
-    trial.set_user_attr(scheduler.SEED, config.seed + trial.number)
-    study.optuna.sampler = sampler(config, trial.number)
-    return trial, suggest(trial)
+    trial = queue.optuna.ask()  # TPE samples independently at `suggest_*`, so the sampler set now is the one used
+    queue.own(trial)
+    queue.optuna.sampler = sampler(config, trial.number)
+    unit = {**suggest(trial), "seed": config.seed + trial.number}
+    trial.set_user_attr(queue_module.SEED, unit["seed"])
+    trial.set_user_attr(queue_module.UNIT, unit)
+    return runner.Claimed(trial, unit)
 
 
-def _datasets(config: HPOConfig):
-    task = tasks.get_task("multiclass")
-    splits = data.make_splits("hpo", seed=config.seed, test_size=config.test_size, sizes={
-        "train": config.train_size, "valid": config.valid_size, "hpo_valid": config.hpo_valid_size})
-    return train.Dataset.for_task(task, splits)
+class Search:
+    """The HPO's source of units: copies of trials a dead worker left first (their own parameters
+    and seed), then new trials asked from TPE until `config.trials` are complete or in flight."""
 
+    def __init__(self, config: HPOConfig):
+        self.config = config
 
-def train_trials(config: HPOConfig, seeds: list[int], params: list[dict], datasets) -> train.FitResult:
-    """Trains the given trials' configurations in one program."""
-    names = list(activations.HPO_NAMES)
-    rows = train.ModelSettings.build(
-        seed=seeds,
-        conv=[names.index(p["conv_activation"]) for p in params],
-        fc=[names.index(p["fc_activation"]) for p in params],
-        learning_rate=[p["learning_rate"] for p in params])
-    return train.fit(engine_config(config), rows, datasets["train"], datasets["valid"],
-                     {"hpo_valid": datasets["hpo_valid"], "test": datasets["test"]})
+    def prepare(self, queue) -> None:
+        pass
 
+    def total(self, queue) -> int:
+        return self.config.trials
 
-@dataclasses.dataclass(frozen=True)
-class TrialResult:
-    number: int
-    params: dict
-    value: float  # HPO-valid accuracy
-    attrs: dict
-
-
-def work(config: HPOConfig, on_trial: Callable[[TrialResult, dict], None] | None = None,
-         invocation: scheduler.Invocation | None = None) -> int:
-    """One worker: trains trials until `config.trials` are complete (or in flight elsewhere).
-
-    Abandoned trials (a killed worker's) are trained again with their own parameters first, so
-    nothing finished is lost and nothing is repeated. Returns how many trials it finished.
-    `on_trial(result, counts)` after each; the `invocation` it belongs to is recorded after each batch."""
-    study = open_study(config)
-    datasets = _datasets(config)
-    batch = config.resolved_batch()
-    finished = 0
-    while True:
-        claimed = study.claim(batch)  # copies of trials a dead worker left: their parameters and seed
+    def claim(self, queue: queue_module.UnitQueue, n: int) -> list[runner.Claimed]:
+        claimed = queue.claim(n)
         if claimed:
-            trials = [optuna.trial.Trial(study.optuna, study.trial_id(t)) for t in claimed]
-            params = [suggest(t) for t in trials]  # the copy's fixed parameters, recorded as its own
-        else:
-            counts = study.counts()
-            wanted = min(batch, config.trials - counts["done"] - counts["running"])
-            if wanted <= 0:
-                break
-            asked = [ask(study, config) for _ in range(wanted)]
-            # Workers asking at once may overshoot `trials`: the ones numbered beyond it are dropped
-            # (every worker sees the trials numbered before its own, so all agree which).
-            kept = [(t, p) for t, p in asked if not study.surplus(t, config.trials)]
-            if not kept:
-                break
-            trials, params = [t for t, _ in kept], [p for _, p in kept]
-        numbers = [t.number for t in trials]
-        seeds = [study.storage.get_trial(study.trial_id(t)).user_attrs[scheduler.SEED] for t in trials]
+            trials = [optuna.trial.Trial(queue.optuna, queue.trial_id(t)) for t in claimed]
+            for trial in trials:
+                suggest(trial)  # the copy's fixed parameters, recorded as its own distributions
+            return [runner.Claimed(t, c.user_attrs[queue_module.UNIT]) for t, c in zip(trials, claimed)]
+        counts = queue.counts()
+        wanted = min(n, self.config.trials - counts["done"] - counts["running"])
+        if wanted <= 0:
+            return []
+        asked = [ask(queue, self.config) for _ in range(wanted)]
+        # Workers asking at once may overshoot `trials`: the ones numbered beyond it are dropped
+        # (every worker sees the trials numbered before its own, so all agree which).
+        return [c for c in asked if not queue.surplus(c.trial, self.config.trials)]
+
+
+class Trainer:
+    """Trains batches of trials in one program over every HPO activation; keeps the data."""
+
+    def __init__(self, config: HPOConfig):
+        self.config = config
+        task = tasks.get_task("multiclass")
+        pool = data.train_pool(config.dataset)
+        rows = data.sample("hpo", config.seed, config.sizes(), config.dataset)
+        test = data.test_split(config.dataset, config.test_size)
+        self.pool = train.Dataset(pool.images, task.targets(pool.digits))
+        self.sample = train.Sample(rows["train"], rows["valid"])
+        self.evaluation_sets = {"hpo_valid": train.Dataset(pool.images[rows["hpo_valid"]],
+                                                           task.targets(pool.digits[rows["hpo_valid"]])),
+                                "test": train.Dataset(test.images, task.targets(test.digits))}
+        self.program = train.Program(engine_config(config))
+
+    def train(self, units: list[dict], on_epoch: Callable | None = None) -> list[runner.UnitRecord]:
+        models = [train.Model(self.config.combination(), u["seed"], u["conv_activation"], u["fc_activation"],
+                              u["learning_rate"]) for u in units]
+        report = (lambda r: on_epoch(units[r.model], r)) if on_epoch else None
         start = time.perf_counter()
-        with study.heartbeat(trials):
-            result = train_trials(config, seeds, params, datasets)
-        seconds = time.perf_counter() - start
-        study.add_seconds(seconds, invocation)
-        for i, (trial, number) in enumerate(zip(trials, numbers)):
-            epochs = int(result.epochs[i])
-            attrs = {"valid_best": float(result.best_valid[i]), "best_epoch": int(result.best_epoch[i]) + 1,
-                     "epochs": epochs, "test": float(result.evaluations["test"][i]),
-                     "diverged": bool(result.diverged[i]), "seconds": seconds / len(trials)}
-            value = float(result.evaluations["hpo_valid"][i])
-            if study.finish(trial, value, attrs, [float(x) for x in result.valid_metric[i][:epochs]]):
-                finished += 1
-                if on_trial is not None:
-                    on_trial(TrialResult(number, params[i], value, attrs), study.counts())
-    return finished
+        fit = self.program.fit(models, self.pool, [self.sample] * len(units), self.evaluation_sets, report)
+        return runner.records_of(fit, units, lambda i: fit.evaluations["hpo_valid"][i], time.perf_counter() - start)
+
+
+def engine_config(config: HPOConfig) -> train.EngineConfig:
+    """Every trial's choices are options of one program: all HPO activations at conv and FC."""
+    combination = config.combination()
+    options = train.Options(activations.HPO_NAMES, activations.HPO_NAMES, ("softmax",),
+                            (train.Objective(combination.loss, combination.on_logits),), ("none",))
+    return train.EngineConfig("multiclass", options, matmul_dtype=config.matmul_dtype, max_epochs=config.max_epochs,
+                              patience=config.patience, models_in_parallel=config.models_in_parallel)
+
+
+class HPOStudy(runner.Study):
+    name = "activation_hpo"
+    unit_noun = "trial"
+
+    def validate(self, config: HPOConfig) -> None:
+        check_at_least(config, 1, "trials")
+        config.validate()
+
+    def queue_options(self, config: HPOConfig) -> dict:
+        return {"direction": "maximize", "sampler": sampler(config, 0)}
+
+    def source(self, config: HPOConfig) -> Search:
+        return Search(config)
+
+    def trainer(self, config: HPOConfig) -> Trainer:
+        return Trainer(config)
+
+    def title(self, config: HPOConfig) -> str:
+        return f"activation HPO: TPE over conv x FC activation x learning rate, batches of {config.resolved_units_per_program()}"
+
+    def label(self, unit: dict) -> str:
+        return f"{unit['conv_activation']} / {unit['fc_activation']} / lr {unit['learning_rate']:.5f} (seed {unit['seed']})"
+
+    def result_text(self, record: runner.UnitRecord) -> str:
+        return f"HPO-valid {100 * record.value:.2f} %"
+
+    def report(self, out_dir: pathlib.Path, config: HPOConfig, queue) -> dict:
+        from jaxact.studies.hpo import report
+
+        return report.write(out_dir, config, queue)
+
+
+STUDY = HPOStudy()

@@ -1,3 +1,3 @@
 """The misuse studies (documents 000 and 002): `table` (the variants, what the documents
-reported and claimed), `study` (config, units, the engine glue the scheduler runs) and `report`
+reported and claimed), `study` (config, the grid of units and the trainer the runner calls) and `report`
 (intervals, verdicts, results.json / report.md / PNGs, built from the study's storage)."""

@@ -11,7 +11,9 @@ import warnings
 
 import numpy as np
 
-from jaxact import data, reporting, scheduler, tasks
+from jaxact import data, reporting, tasks
+from jaxact.combinations import Combination
+from jaxact.studies import runner
 from jaxact.studies.misuse import table
 from jaxact.studies.misuse.study import StudyConfig
 
@@ -72,44 +74,41 @@ def verdict(claim: str, task: tasks.Task, values: dict[int, float], reference: d
     return {"status": status, "interval": interval, "margin": m, "holds_in": int(sum(per_seed)), "seeds": len(seeds)}
 
 
-def _unit_record(trial) -> dict:
-    attrs = trial.user_attrs
-    unit = attrs[scheduler.UNIT]
-    curve = [trial.intermediate_values.get(step, float("nan")) for step in range(attrs["epochs"])]
-    test = attrs["test"]
-    return {**unit, "best_valid": attrs["best_valid"], "test": test if test is not None else float("nan"),
-            "best_epoch": attrs["best_epoch"], "epochs": attrs["epochs"], "diverged": attrs["diverged"],
-            "chance": attrs["chance"], "seconds": attrs["seconds"], "train_loss": attrs["train_loss"], "valid_metric": curve}
+def _seed_record(record: runner.UnitRecord) -> dict:
+    """One seed's numbers as results.json holds them (metric units; best_epoch 0-based)."""
+    test = record.evaluations["test"]
+    return {"seed": record.unit["seed"], "best_valid": record.best_valid,
+            "test": test if test is not None else float("nan"), "best_epoch": record.best_epoch,
+            "epochs": record.epochs, "diverged": record.diverged, "train_loss": record.train_loss,
+            "valid_metric": record.valid_curve, "seconds": record.seconds, "program": record.program}
 
 
-def collect(config: StudyConfig, study: scheduler.Study) -> dict:
+def collect(study_name: str, config: StudyConfig, queue) -> dict:
     """The study document (results.json) from the finished units in the storage."""
-    by_variant: dict[tuple[str, str], list[dict]] = {}
-    for trial in study.finished():
-        record = _unit_record(trial)
-        by_variant.setdefault((record["task"], record["variant"]), []).append(record)
-    selected = table.select(config.study, config.task, list(config.variants or ()) or None)
+    by_variant: dict[Combination, list[runner.UnitRecord]] = {}
+    for record in runner.records(queue):
+        by_variant.setdefault(Combination.from_dict(record.unit), []).append(record)
+    selected = table.select(study_name, config.task, list(config.variants or ()) or None)
     entries, task_infos = [], []
     for task_name in dict.fromkeys(v.task for v in selected):
         task = tasks.get_task(task_name)
         rows = [v for v in selected if v.task == task_name]
-        records = [r for v in rows for r in by_variant.get((task_name, v.name), [])]
+        records = [r for v in rows for r in by_variant.get(v.combination, [])]
         if not records:
             continue
-        chance = {name: float(np.mean([r["chance"][name] for r in records])) for name in ("valid", "test")}
-        reference = next((v for v in table.STUDIES[config.study] if v.task == task_name and v.claim == "reference"), None)
-        reference_values = {r["seed"]: r["test"] for r in by_variant.get((task_name, reference.name), [])} if reference else None
+        chance = {name: float(np.mean([r.extra["chance"][name] for r in records])) for name in ("valid", "test")}
+        reference = next((v for v in table.STUDIES[study_name] if v.task == task_name and v.claim == "reference"), None)
+        reference_values = ({r.unit["seed"]: r.evaluations["test"] for r in by_variant.get(reference.combination, [])}
+                            if reference else None)
         for v in rows:
-            seeds = sorted(by_variant.get((task_name, v.name), []), key=lambda r: r["seed"])
+            seeds = sorted((_seed_record(r) for r in by_variant.get(v.combination, [])), key=lambda r: r["seed"])
             if not seeds:
                 continue
             entry = {
-                "name": v.name, "task": v.task, "description": v.description, "final_activation": v.final_activation,
-                "loss": v.loss, "loss_on_logits": v.on_logits, "label_transform": v.label_transform,
+                "name": v.name, **v.combination.to_dict(), "description": v.description,
                 "recommended": v.recommended, "ours": v.ours, "claim": v.claim,
                 "documented": {"valid": v.documented[0], "test": v.documented[1]} if v.documented else None,
-                "seeds": [{k: r[k] for k in ("seed", "best_valid", "test", "best_epoch", "epochs", "diverged",
-                                               "train_loss", "valid_metric")} for r in seeds],
+                "seeds": seeds,
                 "summary": {"best_valid": reporting.summarize([r["best_valid"] for r in seeds]),
                             "test": reporting.summarize([r["test"] for r in seeds]),
                             "epochs": reporting.summarize([r["epochs"] for r in seeds])},
@@ -121,12 +120,13 @@ def collect(config: StudyConfig, study: scheduler.Study) -> dict:
             entries.append(entry)
         task_entries = [e for e in entries if e["task"] == task_name]
         task_infos.append({"task": task_name, "metric": task.metric_name, "higher_is_better": task.higher_is_better,
-                           "chance": chance, "units": len(records), "seconds": float(sum(r["seconds"] for r in records)),
+                           "chance": chance, "units": len(records), "seconds": float(sum(r.seconds for r in records)),
+                           "seeds": sorted({r.unit["seed"] for r in records}),
                            "interval_widths": interval_widths(task_entries)})
-    seconds = study.seconds()
-    return {"study": config.study, "task": config.task, "dataset": config.dataset, "config": dataclasses.asdict(config),
-            "settings": config.settings(), "created": datetime.datetime.now().isoformat(timespec="seconds"),
-            "versions": reporting.versions(), "seconds": seconds, "tasks": task_infos, "variants": entries}
+    return {"study": study_name, "study_name": config.resolved_study_name(study_name), "task": config.task,
+            "dataset": config.dataset, "config": dataclasses.asdict(config), "settings": queue.settings,
+            "created": datetime.datetime.now().isoformat(timespec="seconds"), "versions": reporting.versions(),
+            "seconds": queue.seconds(), "tasks": task_infos, "variants": entries}
 
 
 def interval_widths(entries: list[dict]) -> dict:
@@ -178,12 +178,14 @@ def _sd_text(summary: dict, higher_is_better: bool) -> str:
 def markdown(document: dict) -> str:
     config = document["config"]
     settings = document["settings"]
-    test_size = config["test_size"] or data.get_dataset(settings["dataset"]).sizes["test"]
+    seeds = sorted({s for info in document["tasks"] for s in info["seeds"]})
+    test_size = settings["test_size"] or data.get_dataset(settings["dataset"]).sizes["test"]
     lines = [f"# {document['study'].replace('_', ' ')}: {document['task']} on {settings['dataset']}", "",
-             f"{config['seeds']} seeds from {config['seed']} (model init, shuffling"
-             f"{', and each its own train/valid sample' if config['split'] == 'per_seed' else '; one data sample for all'}"
-             f": --split={config['split']}), train {settings['train']} / valid {settings['valid']} / test "
-             f"{test_size}, patience {config['patience']}, max {config['max_epochs']} epochs. "
+             f"{len(seeds)} seeds ({reporting.number_ranges(seeds)}: model init, shuffling"
+             f"{', and each its own train/valid sample' if settings['split'] == 'per_seed' else '; one data sample for all'}"
+             f": --split={settings['split']}), train {settings['train']} / valid {settings['valid']} / test "
+             f"{test_size}, patience {settings['patience']}, max {settings['max_epochs']} epochs"
+             f"{', bfloat16 matmuls' if settings['matmul_dtype'] == 'bfloat16' else ''}. "
              + reporting.time_text(document["seconds"], document["versions"]["backend"], "unit"), ""]
     for info in document["tasks"]:
         task = tasks.get_task(info["task"])
@@ -200,7 +202,7 @@ def markdown(document: dict) -> str:
             mark = ("✅" if v["recommended"] else "❌") + (" (ours)" if v["ours"] else "")
             documented = (f"{reporting.format_metric(v['documented']['valid'], hib)} / "
                           f"{reporting.format_metric(v['documented']['test'], hib)}"
-                          if v["documented"] else "not run" if not v["loss_on_logits"] else "— (corrected twin)")
+                          if v["documented"] else "not run" if not v["on_logits"] else "— (corrected twin)")
             lines.append(f"| `{v['name']}` | {mark} | {_test_text(v['summary']['test'], hib)} | "
                          f"{_sd_text(v['summary']['test'], hib)} | {_sd_text(v['summary']['best_valid'], hib)} | "
                          f"{v['summary']['epochs']['mean']:.1f} | {documented} | {_verdict_text(v, hib)} |")
@@ -250,15 +252,17 @@ def plot_curves(document: dict, task_name: str, path: pathlib.Path) -> None:
     reporting.save(fig, path)
 
 
-def write(out_dir: pathlib.Path, config: StudyConfig, study: scheduler.Study) -> dict:
-    """Writes results.json, report.md and curves_<task>.png from the storage; returns the document."""
+def write(out_dir: pathlib.Path, study_name: str, config: StudyConfig, queue) -> dict:
+    """Writes results.json, report.md and curves_<task>.png from the storage; returns {"document",
+    "files", "units"}."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    document = collect(config, study)
+    document = collect(study_name, config, queue)
     reporting.write_json(out_dir / "results.json", document)
     (out_dir / "report.md").write_text(markdown(document))
     for info in document["tasks"]:
         plot_curves(document, info["task"], out_dir / f"curves_{info['task']}.png")
-    return document
+    return {"document": document, "units": sum(t["units"] for t in document["tasks"]),
+            "files": ["report.md", "results.json"] + [f"curves_{t['task']}.png" for t in document["tasks"]]}
 
 
 def compare(documents: list[dict]) -> dict:

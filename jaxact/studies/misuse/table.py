@@ -1,19 +1,20 @@
 """The misuse studies as declarative variant tables (documents 000 and 002).
 
-Each row is a `Variant`: task, final activation, loss (and whether it sees logits), label
-transform, whether the documents recommend it (✅/❌), what they reported (valid-best / test;
-accuracy as a fraction, regression as MSE), and what they claim about it (`CLAIMS`; the report
-decides each claim from 95 % confidence intervals over seeds, see `report.verdict`).
-For every row that applies CCE or BCEWithLogits to an *activated* output (the documents' PyTorch
-semantics: a double softmax, or sigmoid(softmax(z))), a corrected twin computes the same loss
-on the logits; twins are ours, marked `ours=True`, with no documented numbers.
+Each row is a `Variant`: a `Combination` (task, final activation, loss and whether it sees
+logits, label transform) and the documents' row of it (`jaxact.combinations.DOCUMENTED`: whether
+they recommend it, ✅/❌, what they reported, and what they claim about it, decided by the report
+from 95 % confidence intervals over seeds, see `report.verdict`). For every row whose loss
+squashes an *activated* output again (the documents' PyTorch semantics: a double softmax, or
+sigmoid(softmax(z))), a corrected twin computes the same loss on the logits; twins and the
+variants the documents skipped are ours, with no documented numbers.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from jaxact import tasks
+from jaxact import combinations, tasks
+from jaxact.combinations import Combination, Documented
 
 
 CHANCE_BAND = 0.05  # "does not learn": at most 5 accuracy points above the best constant prediction
@@ -36,94 +37,63 @@ CLAIMS = {
 
 @dataclasses.dataclass(frozen=True)
 class Variant:
+    """A row of a study: its combination, the documents' row of it (None for ours), and whether it
+    is ours: a corrected twin or a variant the documents skipped."""
+
     study: str
-    task: str
-    final_activation: str
-    loss: str
-    on_logits: bool = False
-    label_transform: str = "none"
-    recommended: bool = False
-    documented: tuple[float, float] | None = None
-    claim: str | None = None
-    ours: bool = False
+    combination: Combination
+    documented_row: Documented | None = None
+
+    @property
+    def ours(self) -> bool:
+        return self.documented_row is None
+
+    @property
+    def claim(self) -> str | None:
+        return self.documented_row.claim if self.documented_row else None
+
+    @property
+    def recommended(self) -> bool:
+        return bool(self.documented_row and self.documented_row.recommended)
+
+    @property
+    def documented(self) -> tuple[float, float] | None:
+        """(valid best, test) as the document reported them."""
+        return (self.documented_row.valid, self.documented_row.test) if self.documented_row else None
 
     @property
     def name(self) -> str:
-        if self.task == "regression":
-            base = {"none": "", "standardize": "+norm", "sigmoid": "+sigmoid-labels",
-                    "standardize_sigmoid": "+norm+sigmoid-labels"}[self.label_transform]
-            return f"{self.final_activation}{base}"
-        return f"{self.final_activation}+{self.loss}{'[logits]' if self.on_logits else ''}"
+        return self.combination.name
+
+    @property
+    def task(self) -> str:
+        return self.combination.task
 
     @property
     def description(self) -> str:
-        if self.task == "regression":
-            transform = {"none": "labels as they are", "standardize": "labels standardized",
-                         "sigmoid": "sigmoid on labels, logit back",
-                         "standardize_sigmoid": "labels standardized, sigmoid on them, logit back"}
-            return f"{self.final_activation} output, MSE, {transform[self.label_transform]}"
-        on = "on logits (corrected)" if self.on_logits else "on the activated output"
-        return f"{self.final_activation} output, {self.loss} {on}"
+        return self.combination.description
 
 
-def _twins(rows: list[Variant]) -> list[Variant]:
-    """Each documented row, followed by its corrected twin where the loss saw activated outputs."""
+def _study(study: str, document: str, skipped: dict[str, list[Combination]] = {}) -> tuple[Variant, ...]:  # noqa: B006
+    """The document's rows in its order, each followed by its corrected twin where the loss squashes
+    an activated output again (the documents' PyTorch semantics), and after a task's last row the
+    variants of that task the document skipped."""
+    rows = [d for d in combinations.DOCUMENTED if d.document == document]
     out = []
-    for row in rows:
-        out.append(row)
-        if row.loss in ("cce", "bce_with_logits") and not row.on_logits:
-            out.append(dataclasses.replace(row, on_logits=True, documented=None, claim=None,
-                                           ours=True, recommended=False))
-    return out
+    for i, row in enumerate(rows):
+        out.append(Variant(study, row.combination, row))
+        if twin := row.combination.corrected():
+            out.append(Variant(study, twin))
+        if i + 1 == len(rows) or rows[i + 1].combination.task != row.combination.task:
+            out += [Variant(study, c) for c in skipped.get(row.combination.task, ())]
+    return tuple(out)
 
 
-def _study(study: str, rows: list[dict]) -> tuple[Variant, ...]:
-    return tuple(_twins([Variant(study, **row, ours=row["documented"] is None) for row in rows]))
-
-
-def _row(task, final_activation, loss, label_transform="none", *, recommended=False, documented=None, claim=None):
-    return dict(task=task, final_activation=final_activation, loss=loss, label_transform=label_transform,
-                recommended=recommended, documented=documented, claim=claim)
-
-
-ACTIVATION_MISUSE = _study("activation_misuse", [
-    _row("regression", "identity", "mse", recommended=True, documented=(1.8027, 1.7830), claim="fails"),
-    _row("regression", "identity", "mse", "standardize", recommended=True, documented=(0.0722, 0.0586), claim="reference"),
-    _row("regression", "relu", "mse", recommended=True, documented=(1.8027, 1.7827), claim="fails"),
-    _row("regression", "relu", "mse", "standardize", recommended=True, documented=(0.6230, 0.6272), claim="worse"),
-    _row("regression", "sigmoid", "mse", "sigmoid"),  # the documents skipped these two
-    _row("regression", "sigmoid", "mse", "standardize_sigmoid"),
-    _row("probability", "sigmoid", "bce", recommended=True, documented=(0.9663, 0.9729), claim="reference"),
-    _row("probability", "softmax", "bce", documented=(0.4987, 0.4931), claim="fails"),
-    _row("probability", "softmax", "cce", documented=(0.4987, 0.4931), claim="fails"),
-    _row("binary", "softmax", "cce", recommended=True, documented=(0.9657, 0.9723), claim="reference"),
-    _row("binary", "sigmoid", "bce", documented=(0.9710, 0.9767), claim="parity"),
-    _row("binary", "sigmoid", "cce", documented=(0.9657, 0.9669), claim="parity"),
-    _row("multiclass", "softmax", "cce", recommended=True, documented=(0.9710, 0.9731), claim="reference"),
-    _row("multiclass", "sigmoid", "bce", documented=(0.1053, 0.1135), claim="fails"),
-    _row("multiclass", "sigmoid", "cce", documented=(0.9697, 0.9742), claim="parity"),
-    _row("multilabel", "sigmoid", "bce", recommended=True, documented=(0.9820, 0.9872), claim="reference"),
-    _row("multilabel", "softmax", "bce", documented=(0.7678, 0.7722), claim="worse"),
-    _row("multilabel", "softmax", "cce", documented=(0.7898, 0.7949), claim="worse"),
-])
-
-LOSS_MISUSE = _study("loss_misuse", [
-    _row("binary", "softmax", "bce", recommended=True, documented=(0.9710, 0.9778), claim="reference"),
-    _row("binary", "sigmoid", "bce", recommended=True, documented=(0.9667, 0.9724), claim="parity"),
-    _row("binary", "softmax", "bce_with_logits", recommended=True, documented=(0.9677, 0.9714), claim="parity"),
-    _row("binary", "softmax", "mse", documented=(0.9700, 0.9775), claim="parity"),
-    _row("binary", "sigmoid", "mse", documented=(0.9713, 0.9732), claim="parity"),
-    _row("multiclass", "softmax", "cce", recommended=True, documented=(0.9683, 0.9717), claim="reference"),
-    _row("multiclass", "softmax", "mse", documented=(0.9690, 0.9748), claim="parity"),
-    _row("multiclass", "sigmoid", "mse", documented=(0.1097, 0.1028), claim="fails"),
-    _row("multiclass", "softmax", "bce", documented=(0.9720, 0.9739), claim="parity"),
-    _row("multiclass", "sigmoid", "bce", documented=(0.1097, 0.1028), claim="fails"),
-    _row("multiclass", "softmax", "bce_with_logits", documented=(0.9713, 0.9737), claim="parity"),
-    _row("multilabel", "sigmoid", "bce", recommended=True, documented=(0.9828, 0.9859), claim="reference"),
-    _row("multilabel", "softmax", "mse", documented=(0.7634, 0.7680), claim="worse"),
-    _row("multilabel", "sigmoid", "mse", documented=(0.9821, 0.9849), claim="parity"),
-    _row("multilabel", "softmax", "cce", documented=(0.7910, 0.7941), claim="worse"),
-])
+ACTIVATION_MISUSE = _study("activation_misuse", "000", skipped={"regression": [
+    Combination("regression", "sigmoid", "mse", label_transform="sigmoid"),
+    Combination("regression", "sigmoid", "mse", label_transform="standardize_sigmoid"),
+]})
+LOSS_MISUSE = _study("loss_misuse", "002")
 
 STUDIES: dict[str, tuple[Variant, ...]] = {"activation_misuse": ACTIVATION_MISUSE, "loss_misuse": LOSS_MISUSE}
 

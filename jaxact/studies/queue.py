@@ -1,5 +1,5 @@
-"""One scheduler for every study: units of work kept in an Optuna storage, trained by any number
-of workers on any number of machines, and resumable after a kill at any moment.
+"""A study's unit queue: units of work kept in an Optuna storage (`jaxact.studies.storage`),
+claimed by any number of workers on any number of machines, resumable after a kill at any moment.
 
 A study is a table of *units*, each an Optuna trial: a fixed grid enqueues its units once
 (`Study.enqueue`: misuse studies, one variant x seed per unit) and workers pop them; a search
@@ -11,10 +11,6 @@ and a RUNNING unit whose owner is gone (a dead process on this host, or no heart
 STALE_SECONDS) is *abandoned*: the next worker that looks fails it and enqueues a copy, which is
 trained again from scratch with the unit's own seed. Everything a report needs is stored with the unit (user attributes,
 per-epoch intermediate values), so reports are built from the storage alone.
-
-Storage: by default a journal file under the study's output directory (Optuna's
-`JournalFileBackend`: appends under a file lock, made for several processes on one machine);
-any SQLAlchemy URL (PostgreSQL) for several machines.
 
 A study keeps the settings its units were trained with and refuses to resume with others.
 """
@@ -34,6 +30,8 @@ from typing import Any, Callable, Iterator, NamedTuple
 import optuna
 import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
+
+from jaxact.studies import storage as storage_module
 
 OWNER = "owner"  # unit attribute: "host:pid" of the process training it
 HEARTBEAT = "heartbeat"  # unit attribute: unix time, refreshed while it trains
@@ -68,63 +66,6 @@ class Invocation(NamedTuple):
     @property
     def key(self) -> str:
         return f"{INVOCATION}{self.host}:{self.pid} {self.started:.3f}"
-
-
-class StorageError(ValueError):
-    """The storage cannot be opened."""
-
-
-def storage_url(out_dir: str | os.PathLike) -> str:
-    """The default storage of a study: a journal file in its output directory."""
-    return str(pathlib.Path(out_dir) / "study.journal")
-
-
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """A journal file path (no "://") or an SQLAlchemy URL -> an Optuna storage.
-
-    SQLite waits up to 60 s for a lock rather than failing at once when several workers write.
-    """
-    try:
-        if "://" not in url:
-            pathlib.Path(url).parent.mkdir(parents=True, exist_ok=True)
-            return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(url))
-        if not url.startswith("sqlite"):
-            return _rdb_storage(url)
-        if url.startswith("sqlite:///"):
-            pathlib.Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
-        _serialize_sqlite(storage.engine)
-        return storage
-    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError, OSError) as error:
-        raise StorageError(f"cannot open storage {url!r} ({type(error).__name__}: {error}); give a journal file path "
-                           "or an SQLAlchemy URL such as sqlite:///runs/study.db or postgresql://user@host/db, with "
-                           "its driver installed (pip install 'jaxact[postgres]')") from None
-
-
-def _rdb_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
-    """RDBStorage, retried: workers on several machines starting on an empty database race to
-    create Optuna's tables, and the losers get an IntegrityError (seen on PostgreSQL 15)."""
-    for attempt in range(attempts):
-        try:
-            return optuna.storages.RDBStorage(url)
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.5 * (attempt + 1))
-
-
-def _serialize_sqlite(engine) -> None:
-    """Every SQLite transaction takes the write lock at its start (BEGIN IMMEDIATE). Python's
-    sqlite3 otherwise begins a transaction only at its first write, so two workers could both read
-    a unit as WAITING and both claim it (measured: 71 claims of 70 units with 3 workers)."""
-
-    @sqlalchemy.event.listens_for(engine, "connect")
-    def _no_implicit_transactions(dbapi_connection, record):
-        dbapi_connection.isolation_level = None
-
-    @sqlalchemy.event.listens_for(engine, "begin")
-    def _begin_immediate(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def this_process() -> str:
@@ -171,7 +112,7 @@ def unit_key(unit: dict) -> str:
     return json.dumps(unit, sort_keys=True)
 
 
-class Study:
+class UnitQueue:
     """A study's units in an Optuna storage (see the module doc).
 
     Args:
@@ -184,7 +125,7 @@ class Study:
     """
 
     def __init__(self, storage: str, name: str, settings: dict, direction: str = "maximize", sampler=None):
-        self.storage = open_storage(storage)
+        self.storage = storage_module.open_storage(storage)
         self.name = name
         try:
             # Load first: create_study(load_if_exists=True) appends a create record to a journal on
@@ -195,10 +136,11 @@ class Study:
                 self.optuna = optuna.create_study(storage=self.storage, study_name=name, direction=direction,
                                                   sampler=sampler, load_if_exists=True)
         except sqlalchemy.exc.SQLAlchemyError as error:
-            raise StorageError(f"cannot open storage {storage!r} ({type(error).__name__}: {error})") from None
+            raise storage_module.StorageError(f"cannot open storage {storage!r} ({type(error).__name__}: {error})") from None
         self.id = self.storage.get_study_id_from_name(name)
         settings = json.loads(json.dumps(settings))  # as it reads back from the storage
         stored = self.optuna.user_attrs.get(SETTINGS)
+        self.settings = stored or settings
         if stored is None:
             self.optuna.set_user_attr(SETTINGS, settings)
         elif stored != settings:
@@ -402,64 +344,3 @@ class Study:
                 seen.add(key)
                 out.append(trial)
         return out
-
-
-# --- workers on every core ------------------------------------------------------------------------
-
-def default_workers() -> tuple[int, str]:
-    """(count, placement): one worker per accelerator, else one per CPU core available to us."""
-    import jax
-
-    if jax.default_backend() != "cpu":
-        return jax.local_device_count(), jax.default_backend()
-    return len(os.sched_getaffinity(0)), "cpu"
-
-
-def _die_with_parent() -> None:
-    """Linux: this process gets SIGKILL when its parent dies, so a killed study leaves no workers."""
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-def place(index: int, placement: str) -> None:
-    """Puts this process on its core (CPU: pinned, XLA single-threaded) or its accelerator.
-    Must run before JAX initializes its backend."""
-    if placement == "cpu":
-        cores = sorted(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {cores[index % len(cores)]})
-        # XLA sizes its CPU thread pool from the affinity mask: one thread on the pinned core.
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
-    else:
-        os.environ["CUDA_VISIBLE_DEVICES" if placement == "gpu" else "TPU_VISIBLE_DEVICES"] = str(index)
-
-
-def _worker_main(target, index: int, placement: str, args: tuple) -> None:
-    _die_with_parent()
-    place(index, placement)
-    target(index, *args)
-
-
-def run_workers(target, args: tuple, workers: int, placement: str) -> list[int]:
-    """Runs `target(index, *args)` in `workers` fresh processes (spawned: JAX is initialized in
-    each after `place`); one accelerator worker runs in this process. On CPU even one worker is
-    its own pinned process: a process on several cores sums some matmuls in another order, and
-    training amplifies that last bit into other epochs and accuracies, so a unit's numbers would
-    depend on --workers. Returns the exit codes. `target` must be importable (a module-level function)."""
-    if workers == 1 and placement != "cpu":
-        target(0, *args)
-        return [0]
-    import multiprocessing
-
-    context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_worker_main, args=(target, i, placement, args), name=f"worker-{i}")
-                 for i in range(workers)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join()
-    return [process.exitcode for process in processes]
