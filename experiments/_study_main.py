@@ -21,6 +21,9 @@ def main(study: runner.Study, config_class) -> None:
         runner.run(study, config, sink=functools.partial(print, flush=True))
     except ValueError as error:
         fail(error)
+    except runner.CommandStopped as stopped:
+        print(stopped.line, file=sys.stderr, flush=True)
+        sys.exit(stopped.exit_code)
 
 
 def fail(error: Exception) -> None:

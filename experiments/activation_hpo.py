@@ -8,6 +8,8 @@
 Killed? Run the same command again: the study resumes from its storage.
 """
 
+from experiments import _startup  # noqa: F401  (first: a signal while importing ends in one line)
+
 from absl import app
 
 from experiments import _study_main

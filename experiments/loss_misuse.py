@@ -6,6 +6,8 @@
 Killed? Run the same command again: finished units are kept, the others are trained.
 """
 
+from experiments import _startup  # noqa: F401  (first: a signal while importing ends in one line)
+
 from absl import app
 
 from experiments import _study_main

@@ -89,15 +89,28 @@ def save(fig: Figure, path: pathlib.Path, dpi: int = 110) -> None:
     fig.savefig(path, dpi=dpi)
 
 
+def wall_seconds(invocations: list[dict]) -> float:
+    """Wall time of a study's invocations: the union of their intervals [started, started + wall]
+    (two invocations at once on one study take the time of one), plus the walls of records that
+    lack a start time (kept from before invocations had one)."""
+    intervals = sorted((i["started"], i["started"] + i["wall"]) for i in invocations if "started" in i)
+    total, end = 0.0, -np.inf
+    for start, stop in intervals:
+        if stop > end:
+            total += stop - max(start, end)
+            end = stop
+    return total + sum(i["wall"] for i in invocations if "started" not in i)
+
+
 def time_text(seconds: dict, backend: str, unit: str) -> str:
     """The sentence every report gives its cost: wall time over all invocations of the study (a
-    resumed study has several), the worker count of each, and the summed training seconds of its
-    units (`unit`: "unit", "trial"); `seconds` is the study's {"train", "invocations": [{"wall", "workers"}]}."""
+    resumed study has several; overlapping ones count once), the worker count of each, and the
+    summed training seconds of its units (`unit`: "unit", "trial"); `seconds` is the study's
+    {"train", "invocations": [{"started", "wall", "workers"}]}."""
     invocations = seconds.get("invocations", [])
-    wall = sum(i["wall"] for i in invocations)
     workers = ", ".join(str(i["workers"]) for i in invocations) or "—"
-    return (f"Wall time {wall / 60:.1f} min over {len(invocations)} invocation(s) with {workers} worker(s); "
-            f"{seconds.get('train', 0.0) / 60:.1f} min of {unit} training, on {backend}.")
+    return (f"Wall time {wall_seconds(invocations) / 60:.1f} min over {len(invocations)} invocation(s) with {workers} "
+            f"worker(s); {seconds.get('train', 0.0) / 60:.1f} min of {unit} training, on {backend}.")
 
 
 def number_ranges(numbers) -> str:

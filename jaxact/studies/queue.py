@@ -213,8 +213,9 @@ class UnitQueue:
         order, or by `prefer(unit)` (a sort key, smallest first; ties keep enqueue order).
 
         A unit is popped with the storage's atomic WAITING -> RUNNING transition, so two workers
-        never get the same one; a unit whose key is already finished or running elsewhere (two
-        machines enqueued the same grid at once) is failed as a duplicate, never trained twice.
+        never get the same one; of several copies of a unit's key (two machines enqueued the same
+        grid at once) only the first that did not fail is trained, the others are failed as
+        duplicates, so a key is never trained twice.
         With nothing to claim but a unit popped and not yet owned (its worker may have died between
         the two writes), waits until it is owned or abandoned: a worker that gave up then would
         leave the study unfinished with nobody left to notice.
@@ -231,9 +232,15 @@ class UnitQueue:
     def _claim(self, n: int, prefer: Callable[[dict], Any] | None) -> list[FrozenTrial]:
         self.recover()
         claimed = []
-        taken = {t.user_attrs.get(KEY) for t in self.trials(states=FINISHED + (TrialState.RUNNING,))
-                 if KEY in t.user_attrs}
-        waiting = self.trials(states=(TrialState.WAITING,))
+        trials = self.trials()
+        # Of several copies of a key (two machines enqueued the same grid at once, or a copy of an
+        # abandoned unit), only the first that did not fail may train: a rule every worker applies
+        # alike, so two workers popping two copies at the same moment cannot both train the key.
+        first: dict[str, int] = {}
+        for t in trials:
+            if KEY in t.user_attrs and t.state != TrialState.FAIL:
+                first[t.user_attrs[KEY]] = min(first.get(t.user_attrs[KEY], t.number), t.number)
+        waiting = [t for t in trials if t.state == TrialState.WAITING]
         if prefer is not None:
             waiting = sorted(waiting, key=lambda t: prefer(t.user_attrs.get(UNIT, {})))
         for trial in waiting:
@@ -243,11 +250,10 @@ class UnitQueue:
             if not self._pop(trial_id):
                 continue
             key = trial.user_attrs.get(KEY)
-            if key is not None and key in taken:
+            if key is not None and first[key] != trial.number:
                 self.storage.set_trial_user_attr(trial_id, DUPLICATE_OF, key)
                 self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
                 continue
-            taken.add(key)
             self._own(trial_id)
             claimed.append(self.storage.get_trial(trial_id))
         return claimed
@@ -284,7 +290,10 @@ class UnitQueue:
         def beat():
             while not stop.wait(HEARTBEAT_SECONDS):
                 for trial in trials:
-                    self._set_attrs(self.trial_id(trial), {HEARTBEAT: time.time()})
+                    try:
+                        self._set_attrs(self.trial_id(trial), {HEARTBEAT: time.time()})
+                    except (OSError, storage_module.StorageError):
+                        pass  # a full disk or a database away: the worker's next write reports it
 
         thread = threading.Thread(target=beat, daemon=True)
         thread.start()

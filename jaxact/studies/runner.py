@@ -17,9 +17,13 @@ detail in a log file, the report, and the closing status line.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
+import json
 import math
 import pathlib
+import signal
 import time
 import uuid
 from typing import Any, Callable, NamedTuple
@@ -284,24 +288,68 @@ def eta(elapsed: float, finished_now: int, remaining: int) -> str:
     return f"ETA {minutes(elapsed / finished_now * remaining)}"
 
 
+class _Log:
+    """Per-epoch detail in out_dir/worker-<index>.log. It never stops training: on a write error
+    (a full disk) it stops logging; the next storage write reports the fault."""
+
+    def __init__(self, path: pathlib.Path):
+        self.file = None
+        with contextlib.suppress(OSError):
+            self.file = open(path, "a", buffering=1)
+
+    def write(self, line: str) -> None:
+        if self.file is not None:
+            try:
+                self.file.write(line)
+            except OSError:
+                self.file = None
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            if self.file is not None:
+                self.file.close()
+
+
+MACHINE_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+                  errno.EIO: "an I/O error", errno.EROFS: "the file system is read-only"}
+
+
+def machine_fault(error: BaseException) -> str | None:
+    """One line for a fault of the machine (disk, database, damaged journal), or None for anything else."""
+    if isinstance(error, OSError) and error.errno in MACHINE_ERRNOS:
+        return f"{MACHINE_ERRNOS[error.errno]} ({error.filename or error.strerror})"
+    if isinstance(error, storage.StorageError):
+        return str(error)
+    return None
+
+
 def _worker(index: int, study: Study, config: RunConfig, invocation: Invocation, done_before: int, total: int,
             sink: Callable[[str], None]) -> None:
-    """A worker process: a progress line per finished unit, per-epoch detail in out_dir/worker-<index>.log."""
+    """A worker process: a progress line per finished unit, per-epoch detail in out_dir/worker-<index>.log;
+    a fault of the machine becomes `workers.Fault` (one line to the command)."""
     quiet_logs()
-    with open(config.resolved_out_dir(study.name) / f"worker-{index}.log", "a", buffering=1) as log:
-        def on_epoch(unit, r):
-            log.write(f"{study.label(unit)} epoch {r.epoch + 1}: loss {r.train_loss:.5f} valid {r.valid_metric:.5f} "
-                      f"best {r.best_metric:.5f} @ {r.best_epoch + 1}{' (stopped)' if r.done else ''}\n")
+    log = _Log(config.resolved_out_dir(study.name) / f"worker-{index}.log")
 
-        def on_unit(record, counts):
-            elapsed = time.time() - invocation.started
-            done = counts["done"]
-            shown_total = max(total, done + counts["running"] + counts["waiting"])
-            sink(f"[{done}/{shown_total}] {study.label(record.unit)}: {study.result_text(record)}"
-                 f"{' (diverged)' if record.diverged else ''}, {record.epochs} epochs, {record.seconds:.0f} s | "
-                 f"worker {index} | elapsed {minutes(elapsed)}, {eta(elapsed, done - done_before, shown_total - done)}")
+    def on_epoch(unit, r):
+        log.write(f"{study.label(unit)} epoch {r.epoch + 1}: loss {r.train_loss:.5f} valid {r.valid_metric:.5f} "
+                  f"best {r.best_metric:.5f} @ {r.best_epoch + 1}{' (stopped)' if r.done else ''}\n")
 
+    def on_unit(record, counts):
+        elapsed = time.time() - invocation.started
+        done = counts["done"]
+        shown_total = max(total, done + counts["running"] + counts["waiting"])
+        sink(f"[{done}/{shown_total}] {study.label(record.unit)}: {study.result_text(record)}"
+             f"{' (diverged)' if record.diverged else ''}, {record.epochs} epochs, {record.seconds:.0f} s | "
+             f"worker {index} | elapsed {minutes(elapsed)}, {eta(elapsed, done - done_before, shown_total - done)}")
+
+    try:
         work(study, config, on_unit, on_epoch, invocation)
+    except Exception as error:
+        if (line := machine_fault(error)) is None:
+            raise
+        raise workers.Fault(line) from None
+    finally:
+        log.close()
 
 
 def quiet_logs() -> None:
@@ -317,17 +365,59 @@ def quiet_logs() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # its retries' warnings: the runner says what matters
+
+
+class CommandStopped(Exception):
+    """The command ended early (a signal, a fault of the machine): `line` says what was kept and
+    how to resume; `exit_code` 130 / 143 for SIGINT / SIGTERM, 1 for a fault."""
+
+    def __init__(self, line: str, exit_code: int):
+        super().__init__(line)
+        self.line, self.exit_code = line, exit_code
+
+
+def _check_out_dir(out_dir: pathlib.Path, study_name: str) -> None:
+    """A study's report is never overwritten by another study's run."""
+    path = out_dir / "results.json"
+    if not path.is_file():
+        return
+    try:
+        owner = json.loads(path.read_text()).get("study_name")
+    except (OSError, ValueError):
+        return
+    if owner not in (None, study_name):
+        raise ValueError(f"--out_dir {str(out_dir)!r} holds the report of study {owner!r}, not {study_name!r}: give "
+                         "another --out_dir")
 
 
 def run(study: Study, config: RunConfig, sink: Callable[[str], None]) -> dict:
     """A study's command: validates (ValueError before anything is written), enqueues, trains the
     units left on `config.workers` workers, writes the report. `sink` receives the progress lines
-    (the workers' too: it must be picklable, e.g. `print`). Returns the report's document."""
+    (the workers' too: it must be picklable, e.g. `print`). Returns the report's document.
+
+    Raises CommandStopped after SIGINT / SIGTERM (every worker stopped within a few seconds, the
+    units in flight abandoned, the report of what finished written) or a fault of the machine."""
+    with workers.Interrupts() as interrupts:
+        try:
+            return _run(study, config, sink, interrupts)
+        except OSError as error:
+            if (line := machine_fault(error)) is None:
+                raise
+            raise CommandStopped(f"{line}; every unit finished before it is kept: fix it and run the same command "
+                                 "to resume", 1) from None
+
+
+def _signal_name(signum: int) -> str:
+    return signal.Signals(signum).name
+
+
+def _run(study: Study, config: RunConfig, sink: Callable[[str], None], interrupts: workers.Interrupts) -> dict:
     study.validate(config)
+    out_dir = config.resolved_out_dir(study.name)
+    _check_out_dir(out_dir, config.resolved_study_name(study.name))
     queue = study.open(config)
     source = study.source(config)
-    out_dir = config.resolved_out_dir(study.name)
     out_dir.mkdir(parents=True, exist_ok=True)
     source.prepare(queue)
     total = source.total(queue)
@@ -335,15 +425,35 @@ def run(study: Study, config: RunConfig, sink: Callable[[str], None]) -> dict:
     count, placement = config.resolved_workers(), workers.placement()
     sink(f"{study.title(config)} = {total} {study.unit_noun}s; {done} of {total} already done, {count} worker(s) on "
          f"{placement} -> {out_dir}")
-    wall, codes = 0.0, []
-    if done < total:  # a finished study run again trains nothing and records no invocation
+    wall, outcome = 0.0, workers.Outcome([], interrupts.signal, [])
+    if done < total and interrupts.signal is None:  # a finished study run again trains nothing, records nothing
         invocation = Invocation.start(count)
         queue.record(invocation)
-        codes = workers.run_workers(_worker, (study, config, invocation, done, total, sink), count, placement)
-        queue.record(invocation)
+        outcome = workers.run_workers(_worker, (study, config, invocation, done, total, sink), count, placement,
+                                      interrupts)
+        with contextlib.suppress(OSError, storage.StorageError):
+            queue.record(invocation)
         wall = time.time() - invocation.started
-    written = study.report(out_dir, config, queue)
-    reported = written["units"]
+    stopped = outcome.signal is not None or outcome.faults
+    abandoned = 0
+    if stopped:  # the units in flight: failed now and copied, so that the next run trains them first
+        with contextlib.suppress(OSError, storage.StorageError):
+            abandoned = queue.recover()
+    try:
+        written = study.report(out_dir, config, queue)
+        reported, report_text = written["units"], f"{out_dir}/{written['files'][0]}"
+    except (OSError, storage.StorageError) as error:
+        if not stopped:
+            raise
+        written, reported, report_text = None, None, "no report written"
+    held = f"{reported} of {total} {study.unit_noun}s done" if reported is not None else "the units finished so far kept"
+    if outcome.faults:
+        raise CommandStopped(f"{outcome.faults[0]}: stopped with {held} ({abandoned} in flight abandoned, trained again "
+                             f"on resume); {report_text}; fix it and run the same command to resume", 1)
+    if outcome.signal is not None:
+        raise CommandStopped(f"interrupted ({_signal_name(outcome.signal)}): {held}, {abandoned} in flight abandoned "
+                             f"(trained again on resume); {report_text}; run the same command to resume",
+                             128 + outcome.signal)
     if reported >= total:
         status = "done"
     elif not queue.counts()["waiting"]:
@@ -351,8 +461,8 @@ def run(study: Study, config: RunConfig, sink: Callable[[str], None]) -> dict:
                   "finishes last writes the whole report; or rerun)")
     else:
         status = f"stopped with {reported} of {total} {study.unit_noun}s done (rerun to resume)"
-    if any(codes):
-        status += f"; worker exit codes {codes}"
+    if any(outcome.codes):
+        status += f"; worker exit codes {outcome.codes}"
     sink(f"{status} in {minutes(wall)}: " + ", ".join(f"{out_dir}/{f}" if i == 0 else f
                                                       for i, f in enumerate(written["files"])))
     return written["document"]

@@ -1,18 +1,32 @@
-"""Where a study's units are kept: an Optuna storage opened from a path or a URL.
+"""Where a study's units are kept: an Optuna storage opened from a path or a URL, made to survive
+what real machines do.
 
-By default a journal file under the study's output directory (Optuna's `JournalFileBackend`:
-appends under a file lock, made for several processes on one machine); any SQLAlchemy URL
-(PostgreSQL) for several machines.
+- A journal file (the default, under the study's output directory): Optuna's `JournalFileBackend`
+  (appends under a file lock, for several processes on one machine), extended so that a torn
+  last record - an append cut short by a full disk or a crash - is an append that never
+  happened: before each append, under the same lock, an unterminated tail is cut off (its bytes
+  kept beside the journal in `<journal>.torn-<time>`). An append that fails (ENOSPC, EIO) is cut
+  back at once. A record damaged anywhere else is an error naming the file, the byte offset and
+  what to do (`JournalCorrupt`).
+- An SQLAlchemy URL (PostgreSQL, several machines): connections are pre-pinged (a restarted
+  server costs nothing), and every storage call that loses its connection is retried with
+  backoff for up to `DB_RETRY_SECONDS`; a database that stays away raises `DatabaseUnavailable`.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import pathlib
 import time
 
 import optuna
 import sqlalchemy
+from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal._file import get_lock_file
+
+DB_RETRY_SECONDS = float(os.environ.get("JAXACT_DB_RETRY_SECONDS", 120))
 
 
 def storage_url(out_dir: str | os.PathLike) -> str:
@@ -21,7 +35,136 @@ def storage_url(out_dir: str | os.PathLike) -> str:
 
 
 class StorageError(ValueError):
-    """The storage cannot be opened."""
+    """The storage cannot be opened or read."""
+
+
+class JournalCorrupt(StorageError):
+    """A journal record before the last is not valid JSON."""
+
+
+class DatabaseUnavailable(StorageError):
+    """The database stayed unreachable for DB_RETRY_SECONDS."""
+
+
+def _first_bad_record(path: str) -> tuple[int, int] | None:
+    """(byte offset, line number) of the first complete line that is not a JSON record."""
+    offset = 0
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, start=1):
+            if line.endswith(b"\n"):
+                try:
+                    json.loads(line)
+                except ValueError:
+                    return offset, number
+            offset += len(line)
+    return None
+
+
+class RecoveringJournalBackend(JournalFileBackend):
+    """`JournalFileBackend` that cuts a torn tail before appending and names a damaged record."""
+
+    def read_logs(self, log_number_from: int):
+        try:
+            yield from super().read_logs(log_number_from)
+        except ValueError:  # json.JSONDecodeError, or Optuna's "Invalid log format." for an unterminated line
+            bad = _first_bad_record(self._file_path)
+            if bad is None:  # an unterminated line followed by others: its end is where the damage is
+                raise JournalCorrupt(f"journal {self._file_path} is damaged (an unterminated record before the last): "
+                                     f"restore it from a copy") from None
+            offset, line = bad
+            raise JournalCorrupt(
+                f"journal {self._file_path} is damaged at byte {offset:,} (line {line} is not a JSON record): the "
+                f"{offset:,} bytes before it hold every unit recorded until then; keep them with `cp {self._file_path} "
+                f"{self._file_path}.bak && truncate -s {offset} {self._file_path}`, then rerun to train the rest") from None
+
+    def append_logs(self, logs: list[dict]) -> None:
+        with get_lock_file(self._lock):
+            self._cut_torn_tail()
+            data = ("\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n").encode("utf-8")
+            size = os.path.getsize(self._file_path)
+            try:
+                with open(self._file_path, "ab") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError:
+                try:  # the append never happened: cut what part of it reached the disk
+                    os.truncate(self._file_path, size)
+                except OSError:
+                    pass  # the next append cuts it
+                raise
+
+    def _cut_torn_tail(self) -> None:
+        """Cuts an unterminated last record, keeping its bytes in `<journal>.torn-<time>`. Runs under
+        the writers' lock, so the tail cannot be another process's append in flight."""
+        size = os.path.getsize(self._file_path)
+        if size == 0:
+            return
+        with open(self._file_path, "rb") as f:
+            f.seek(size - 1)
+            if f.read(1) == b"\n":
+                return
+            block = min(size, 1 << 20)
+            while True:
+                f.seek(size - block)
+                tail = f.read(block)
+                newline = tail.rfind(b"\n")
+                if newline >= 0 or block == size:
+                    break
+                block = min(size, block * 2)
+        keep = size - block + newline + 1 if newline >= 0 else 0
+        with open(self._file_path, "rb") as f:
+            f.seek(keep)
+            torn = f.read()
+        pathlib.Path(f"{self._file_path}.torn-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}").write_bytes(torn)
+        os.truncate(self._file_path, keep)
+
+
+def is_connection_error(error: BaseException) -> bool:
+    """Whether `error` (or what caused it) is a lost or refused database connection; Optuna wraps
+    those in StorageInternalError with a message about invalid data."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
+                              sqlalchemy.exc.DisconnectionError)):
+            return True
+        if isinstance(error, sqlalchemy.exc.DBAPIError) and error.connection_invalidated:
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _retrying(method):
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        deadline, wait = time.monotonic() + DB_RETRY_SECONDS, 0.5
+        while True:
+            try:
+                return method(self, *args, **kwargs)
+            except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as error:
+                if not is_connection_error(error):
+                    raise
+                if time.monotonic() + wait > deadline:
+                    raise DatabaseUnavailable(
+                        f"the database of {self.url_for_messages} stayed unreachable for {DB_RETRY_SECONDS:.0f} s "
+                        f"({type(error.__cause__ or error).__name__})") from None
+                time.sleep(wait)
+                wait = min(wait * 2, 10.0)
+    return call
+
+
+class RetryingRDBStorage(optuna.storages.RDBStorage):
+    """RDBStorage whose every storage call survives a lost connection (see the module doc)."""
+
+    def __init__(self, url: str, **kwargs):
+        self.url_for_messages = sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+        super().__init__(url, **kwargs)
+
+
+for _name in dir(optuna.storages.BaseStorage):
+    if not _name.startswith("_") and callable(getattr(optuna.storages.RDBStorage, _name, None)):
+        setattr(RetryingRDBStorage, _name, _retrying(getattr(optuna.storages.RDBStorage, _name)))
 
 
 def open_storage(url: str) -> optuna.storages.BaseStorage:
@@ -32,7 +175,7 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     try:
         if "://" not in url:
             pathlib.Path(url).parent.mkdir(parents=True, exist_ok=True)
-            return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(url))
+            return optuna.storages.JournalStorage(RecoveringJournalBackend(url))
         if not url.startswith("sqlite"):
             return _rdb_storage(url)
         if url.startswith("sqlite:///"):
@@ -40,6 +183,8 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
         _serialize_sqlite(storage.engine)
         return storage
+    except StorageError:
+        raise
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError, OSError) as error:
         raise StorageError(f"cannot open storage {url!r} ({type(error).__name__}: {error}); give a journal file path "
                            "or an SQLAlchemy URL such as sqlite:///runs/study.db or postgresql://user@host/db, with "
@@ -47,11 +192,11 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
 
 
 def _rdb_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
-    """RDBStorage, retried: workers on several machines starting on an empty database race to
-    create Optuna's tables, and the losers get an IntegrityError (seen on PostgreSQL 15)."""
+    """RetryingRDBStorage, its creation retried: workers on several machines starting on an empty
+    database race to create Optuna's tables, and the losers get an IntegrityError (seen on PostgreSQL 15)."""
     for attempt in range(attempts):
         try:
-            return optuna.storages.RDBStorage(url)
+            return RetryingRDBStorage(url, engine_kwargs={"pool_pre_ping": True})
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
             if attempt == attempts - 1:
                 raise
