@@ -49,7 +49,7 @@ run: data
 	$(PY) -m experiments.misuse --task=regression
 
 bench: data
-	$(PY) -m experiments.bench
+	$(PY) -m experiments.bench_device
 
 # The committed results/: every study with its defaults, one worker per core. Hours on 2 cores;
 # killed, `make results` again resumes each study from its journal in results/.

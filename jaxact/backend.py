@@ -3,7 +3,7 @@
 | backend | convolution (training) | units per program | workers |
 |---|---|---|---|
 | cpu | "patches": 9 shifted slices + one matmul (XLA's conv backward is ~15 s per epoch here) | 1; a program's models run one after another (vmap is slower on CPU, 0.58-0.91x) | one per core, pinned, XLA single-threaded |
-| gpu / tpu | "lax": cuDNN / native convolutions | 64, all vmapped: that is where an accelerator's speed comes from | one per device |
+| gpu / tpu | "lax": cuDNN / native convolutions | 64 per device, vmapped: that is where an accelerator's speed comes from | one per host: its programs are sharded over every local device |
 """
 
 from __future__ import annotations
@@ -27,10 +27,12 @@ def name() -> str:
 
 
 def defaults(backend: str | None = None) -> Defaults:
+    import jax
+
     backend = backend or name()
     if backend == "cpu":
         return Defaults(backend, conv_impl="patches", units_per_program=1, models_in_parallel=1)
-    return Defaults(backend, conv_impl="lax", units_per_program=64, models_in_parallel=None)
+    return Defaults(backend, conv_impl="lax", units_per_program=64 * jax.local_device_count(), models_in_parallel=None)
 
 
 def eval_conv_impl(backend: str, models_in_parallel: int) -> str:
@@ -40,8 +42,7 @@ def eval_conv_impl(backend: str, models_in_parallel: int) -> str:
 
 
 def local_workers(backend: str | None = None) -> int:
-    """One worker per accelerator device, else one per CPU core available to this process."""
-    import jax
-
+    """On CPU one worker per core available to this process; on an accelerator host one, whose
+    programs span every local device (`train.Program` shards the models over them)."""
     backend = backend or name()
-    return len(os.sched_getaffinity(0)) if backend == "cpu" else jax.local_device_count()
+    return len(os.sched_getaffinity(0)) if backend == "cpu" else 1

@@ -18,12 +18,15 @@ BOOTSTRAP_RESAMPLES = 10_000
 
 
 def versions() -> dict[str, str]:
+    """The versions a result was made with (every report and benchmark records them)."""
     import flax
     import jax
+    import jaxlib
     import optax
 
-    return {"python": platform.python_version(), "jax": jax.__version__, "flax": flax.__version__,
-            "optax": optax.__version__, "numpy": np.__version__, "backend": jax.default_backend()}
+    return {"python": platform.python_version(), "jax": jax.__version__, "jaxlib": jaxlib.__version__,
+            "flax": flax.__version__, "optax": optax.__version__, "numpy": np.__version__,
+            "scipy": scipy.__version__, "backend": jax.default_backend()}
 
 
 def finite(values) -> np.ndarray:

@@ -17,7 +17,7 @@ program that for every model:
   -> metrics of the best epoch's params on every evaluation set (test, HPO-valid, ...).
 
 Models run through `lax.map(..., batch_size=models_in_parallel)`: 1 runs them one after another
-inside the program (on CPU the fastest, see experiments/bench.py; a diverged or early-stopped
+inside the program (on CPU the fastest: results/bench_cpu_*.json; a diverged or early-stopped
 model costs nothing more), `n` vmaps them (GPU/TPU: that is where the speed comes from;
 finished models stop changing while the others train, so a vmapped group runs until its slowest
 model stops).
@@ -180,7 +180,8 @@ def pool_of(train: Dataset, valid: Dataset) -> tuple[Dataset, Sample]:
 
 class Rows(NamedTuple):
     """Per-model columns of a program, each with a leading models axis: the seed, an index per
-    `Options` axis, the learning rate, and the model's train / valid rows of the pool."""
+    `Options` axis, the learning rate, the model's train / valid rows of the pool, and whether it
+    is a model at all (`active`: rows that pad a program to its devices are not)."""
 
     seed: Array
     conv_activation: Array
@@ -191,6 +192,7 @@ class Rows(NamedTuple):
     learning_rate: Array
     train: Array
     valid: Array
+    active: Array
 
     @classmethod
     def of(cls, options: Options, models_: Sequence[Model], samples: Sequence[Sample]) -> "Rows":
@@ -203,7 +205,19 @@ class Rows(NamedTuple):
                    **{axis: np.asarray([i[axis] for i in indices], np.int32) for axis in AXES},
                    learning_rate=np.asarray([m.learning_rate for m in models_], np.float32),
                    train=np.stack([np.asarray(s.train, np.int32) for s in samples]),
-                   valid=np.stack([np.asarray(s.valid, np.int32) for s in samples]))
+                   valid=np.stack([np.asarray(s.valid, np.int32) for s in samples]),
+                   active=np.ones(len(models_), bool))
+
+    def dealt(self, devices: int) -> tuple["Rows", np.ndarray]:
+        """The rows dealt round-robin into `devices` equal contiguous blocks (one per device),
+        padded with inactive copies of the last row; and each model's position in them."""
+        per_device = -(-self.size // devices)
+        positions = np.arange(self.size) % devices * per_device + np.arange(self.size) // devices
+        source = np.full(per_device * devices, self.size - 1)
+        source[positions] = np.arange(self.size)
+        active = np.zeros(per_device * devices, bool)
+        active[positions] = True
+        return Rows(*(np.asarray(c)[source] for c in self[:-1]), active), positions
 
     def choice(self) -> models.Choice:
         return models.Choice(self.conv_activation, self.fc_activation, self.final_activation)
@@ -245,6 +259,7 @@ class FitResult:
     params: nnx.State
     seconds: float
     compile_seconds: float
+    device: np.ndarray  # Int[ndarray, "models"]: which of the program's devices trained each model
 
 
 @functools.lru_cache(maxsize=None)
@@ -403,7 +418,7 @@ def _fit_one(config: EngineConfig, emit: Callable, pool: Dataset, evaluation_set
     nan_history = jnp.full((config.max_epochs,), jnp.nan, jnp.float32)
 
     def keep_training(carry: _Carry):
-        return ~carry.stopping.done & (carry.epoch < config.max_epochs)
+        return row.active & ~carry.stopping.done & (carry.epoch < config.max_epochs)
 
     def epoch_body(carry: _Carry) -> _Carry:
         params, opt_state, loss = train_epoch(
@@ -430,20 +445,40 @@ def _fit_one(config: EngineConfig, emit: Callable, pool: Dataset, evaluation_set
 class Program:
     """The engine compiled for one `EngineConfig`: `fit` trains any models its options cover, on any
     pool and samples of the same shapes, without compiling again. Keep one per config (a study's
-    trainer does); `traces` counts how often it was traced."""
+    trainer does); `traces` counts how often it was traced.
 
-    def __init__(self, config: EngineConfig):
+    With several `devices` (default: every local device) the models axis is sharded over them
+    (`jax.shard_map`): each device trains its share of the models - one after another, or
+    vmapped - in its own loop, so a device stops when its own slowest model does; the call returns
+    when every device is done. A program is padded with inactive models to a multiple of them."""
+
+    def __init__(self, config: EngineConfig, devices: Sequence | None = None):
         self.config = config.resolved()
+        self.devices = list(devices) if devices is not None else jax.local_devices()
         self.traces = 0
         self._listener: Callable[[EpochReport], None] | None = None
+        self._model_at = np.zeros(0, int)  # a position in the dealt rows -> the caller's model index
         self._fit_all = jax.jit(self._trace)
+
+    def _fit_rows(self, pool: Dataset, evaluation_sets, rows: Rows, first_index):
+        fit_one = functools.partial(_fit_one, self.config, self._emit, pool, evaluation_sets)
+        indices = first_index + jnp.arange(rows.size, dtype=jnp.int32)
+        parallel = min(self.config.models_in_parallel or rows.size, rows.size)
+        return jax.lax.map(fit_one, (indices, rows), batch_size=parallel if parallel > 1 else None)
 
     def _trace(self, pool: Dataset, evaluation_sets, rows: Rows):
         self.traces += 1
-        fit_one = functools.partial(_fit_one, self.config, self._emit, pool, evaluation_sets)
-        indices = jnp.arange(rows.size, dtype=jnp.int32)
-        parallel = min(self.config.models_in_parallel or rows.size, rows.size)
-        return jax.lax.map(fit_one, (indices, rows), batch_size=parallel if parallel > 1 else None)
+        if len(self.devices) == 1:
+            return self._fit_rows(pool, evaluation_sets, rows, 0)
+        per_device = rows.size // len(self.devices)
+
+        def shard(pool, evaluation_sets, rows):
+            return self._fit_rows(pool, evaluation_sets, rows, jax.lax.axis_index("models") * per_device)
+
+        mesh = jax.sharding.Mesh(np.asarray(self.devices), ("models",))
+        spec = jax.sharding.PartitionSpec
+        return jax.shard_map(shard, mesh=mesh, in_specs=(spec(), spec(), spec("models")), out_specs=spec("models"),
+                             check_vma=False)(pool, evaluation_sets, rows)
 
     def _emit(self, model, epoch, train_loss, metric, best_metric, best_epoch, done, was_active):
         if self._listener is None:
@@ -453,7 +488,7 @@ class Program:
                             (model, epoch, train_loss, metric, best_metric, best_epoch, done, was_active))):
             m, e, loss, metric_value, best, best_e, is_done, active = values
             if active:
-                self._listener(EpochReport(int(m), int(e), float(loss), float(metric_value), float(best), int(best_e),
+                self._listener(EpochReport(int(self._model_at[int(m)]), int(e), float(loss), float(metric_value), float(best), int(best_e),
                                            bool(is_done)))
 
     def fit(self, models_: Sequence[Model], pool: Dataset, samples: Sequence[Sample],
@@ -463,7 +498,8 @@ class Program:
 
         `on_epoch` receives an `EpochReport` after each epoch of each model, while the program runs.
         """
-        rows = Rows(*(jnp.asarray(c) for c in Rows.of(self.config.options, models_, samples)))
+        rows, positions = Rows.of(self.config.options, models_, samples).dealt(len(self.devices))
+        rows = Rows(*(jnp.asarray(c) for c in rows))
         as_dataset = lambda d: Dataset(jnp.asarray(d.images, jnp.float32), jnp.asarray(d.targets, jnp.float32))  # noqa: E731
         pool = as_dataset(pool)
         evaluation_sets = {name: as_dataset(d) for name, d in (evaluation_sets or {}).items()}
@@ -471,13 +507,16 @@ class Program:
         compiled = self._fit_all.lower(pool, evaluation_sets, rows).compile()
         compiled_at = time.perf_counter()
         self._listener = on_epoch
+        self._model_at = np.full(rows.size, -1)
+        self._model_at[positions] = np.arange(len(models_))
         try:
             out = jax.block_until_ready(compiled(pool, evaluation_sets, rows))
         finally:
             self._listener = None
         done = time.perf_counter()
-        host = jax.tree.map(np.asarray, {k: v for k, v in out.items() if k != "params"})
-        return FitResult(params=out["params"], seconds=done - start, compile_seconds=compiled_at - start, **host)
+        host = jax.tree.map(lambda a: np.asarray(a)[positions], {k: v for k, v in out.items() if k != "params"})
+        return FitResult(params=jax.tree.map(lambda a: a[positions], out["params"]), seconds=done - start,
+                         compile_seconds=compiled_at - start, device=positions // (rows.size // len(self.devices)), **host)
 
 
 def fit(config: EngineConfig, models_: Sequence[Model], train: Dataset, valid: Dataset,

@@ -52,10 +52,10 @@ class RunConfig:
     train_size: int | None = option(None, "Training images (default the dataset's plan; fewer: a prefix).")
     valid_size: int | None = option(None, "Per-epoch validation images (default the dataset's plan).")
     test_size: int | None = option(None, "Test images (default all: 10,000 for MNIST; fewer for smoke runs).")
-    workers: int | None = option(None, "Worker processes (default: one per CPU core, each pinned to it; one per "
-                                       "accelerator device). At most that many.")
+    workers: int | None = option(None, "Worker processes (default and at most: one per CPU core, each pinned to it; "
+                                       "one on an accelerator host, its programs sharded over every device).")
     units_per_program: int | None = option(None, "Units a worker claims at once and trains in one compiled program "
-                                                 "(default: 1 on CPU; 64 on GPU/TPU).")
+                                                 "(default: 1 on CPU; 64 per device on GPU/TPU).")
     models_in_parallel: int | None = option(None, "Units of a program trained at once, vmapped (default: 1 on CPU, "
                                                   "one after another; all of the program's on GPU/TPU).")
     out_dir: str | None = option(None, "Output directory: the report, and the study's journal unless --storage "
@@ -124,9 +124,13 @@ class RunConfig:
                              f"got {self.test_size:,}")
         available = backend.local_workers()
         if self.workers is not None and self.workers > available:
-            where = f"{available} CPU core(s)" if backend.name() == "cpu" else f"{available} {backend.name()} device(s)"
-            raise ValueError(f"--workers={self.workers} is more than the {where} here: one worker per core or device "
-                             f"is the fastest and each costs a JAX process; give at most {available}")
+            if backend.name() == "cpu":
+                why = (f"the {available} CPU core(s) here: one pinned worker per core is the fastest, and each "
+                       "costs a JAX process")
+            else:
+                why = (f"the one worker an accelerator host runs: its programs span all {jax_devices()} local "
+                       f"{backend.name()} device(s)")
+            raise ValueError(f"--workers={self.workers} is more than {why}; give at most {available}")
         out_dir = pathlib.Path(self.out_dir) if self.out_dir else None
         if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
             raise ValueError(f"--out_dir {str(out_dir)!r} is a file: give a directory")
@@ -139,7 +143,8 @@ class UnitRecord:
     value: the study's objective (misuse: the test metric; HPO: HPO-valid accuracy);
     best_epoch: 0-based; evaluations: the best params' metric on each evaluation set;
     valid_curve: the valid metric per epoch (stored as the trial's intermediate values);
-    program: which compiled program trained it ("id") and how many units that program held;
+    program: which compiled program trained it ("id"), how many units that program held, over how
+      many devices, and on which of them this unit trained;
     extra: what only one study stores (e.g. the chance level of the misuse studies).
     """
 
@@ -171,11 +176,17 @@ class UnitRecord:
         return cls(unit=attrs[queue_module.UNIT], value=value, valid_curve=curve, **{k: attrs[k] for k in cls.FIELDS})
 
 
+def jax_devices() -> int:
+    import jax
+
+    return jax.local_device_count()
+
+
 def records_of(fit, units: list[dict], value: Callable[[int], float], seconds: float,
                extra: Callable[[int], dict] = lambda i: {}) -> list[UnitRecord]:
     """One record per unit of a `train.FitResult` (units in the program's model order); `value(i)`
     the i-th unit's objective, `seconds` the program's training time."""
-    program = {"id": uuid.uuid4().hex[:12], "units": len(units)}
+    program = {"id": uuid.uuid4().hex[:12], "units": len(units), "devices": int(fit.device.max()) + 1}
     out = []
     for i, unit in enumerate(units):
         epochs = int(fit.epochs[i])
@@ -184,7 +195,8 @@ def records_of(fit, units: list[dict], value: Callable[[int], float], seconds: f
             epochs=epochs, diverged=bool(fit.diverged[i]), train_loss=[float(x) for x in fit.train_loss[i][:epochs]],
             valid_curve=[float(x) for x in fit.valid_metric[i][:epochs]],
             evaluations={name: float(values[i]) for name, values in fit.evaluations.items()},
-            seconds=seconds / len(units), compile_seconds=fit.compile_seconds, program=program, extra=extra(i)))
+            seconds=seconds / len(units), compile_seconds=fit.compile_seconds,
+            program={**program, "device": int(fit.device[i])}, extra=extra(i)))
     return out
 
 

@@ -1,5 +1,5 @@
-"""Worker processes (one per CPU core, pinned and XLA single-threaded, or one per accelerator
-device) and the one path by which a study's command stops: a signal or a worker's fault.
+"""Worker processes (one per CPU core, pinned and XLA single-threaded; one per accelerator host,
+its programs sharded over every device) and the one path by which a study's command stops: a signal or a worker's fault.
 
 - Ctrl-C / SIGTERM to the command (or Ctrl-C to its whole process group): the command asks
   every worker to stop (SIGTERM), gives them `GRACE_SECONDS`, then kills the rest. Workers ignore
@@ -45,15 +45,13 @@ def _die_with_parent() -> None:
 
 
 def place(index: int, placement: str) -> None:
-    """Puts this process on its core (CPU: pinned, XLA single-threaded) or its accelerator.
-    Must run before JAX initializes its backend."""
+    """CPU: pins this process to its core, XLA single-threaded. Must run before JAX initializes
+    its backend. An accelerator host's one worker keeps every device (its programs span them)."""
     if placement == "cpu":
         cores = sorted(os.sched_getaffinity(0))
         os.sched_setaffinity(0, {cores[index % len(cores)]})
         # XLA sizes its CPU thread pool from the affinity mask: one thread on the pinned core.
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
-    else:
-        os.environ["CUDA_VISIBLE_DEVICES" if placement == "gpu" else "TPU_VISIBLE_DEVICES"] = str(index)
 
 
 class _Stopping:

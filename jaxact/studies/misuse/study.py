@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from jaxact import data, tasks, train
+from jaxact import backend, data, tasks, train
 from jaxact.combinations import Combination
 from jaxact.config import check_at_least, option
 from jaxact.studies import runner
@@ -60,12 +60,24 @@ def claim_order(queue) -> Callable[[dict], tuple]:
     """Seed-major, so that an interrupted study holds whole seeds; within a seed the units expected
     to take longest first (the mean seconds of their combination's finished units; unmeasured ones
     first), so that short units fill the end instead of one long unit training alone while the
-    other workers idle (longest processing time first)."""
+    other workers idle (longest processing time first). For programs that train one unit after
+    another (the CPU)."""
     seconds: dict[Combination, list[float]] = {}
     for record in runner.records(queue):
         seconds.setdefault(combination_of(record.unit), []).append(record.seconds)
     expected = {c: sum(values) / len(values) for c, values in seconds.items()}
     return lambda unit: (unit["seed"], -expected.get(combination_of(unit), math.inf))
+
+
+def vmapped_claim_order(queue) -> Callable[[dict], tuple]:
+    """For vmapped programs (accelerators), which run until their slowest unit stops: by task, then
+    the most epochs expected first (the mean epochs of the combination's finished units;
+    unmeasured ones first), then seed, so that a claimed batch holds units that stop together."""
+    epochs: dict[Combination, list[int]] = {}
+    for record in runner.records(queue):
+        epochs.setdefault(combination_of(record.unit), []).append(record.epochs)
+    expected = {c: sum(values) / len(values) for c, values in epochs.items()}
+    return lambda unit: (unit["task"], -expected.get(combination_of(unit), math.inf), unit["seed"])
 
 
 class Trainer:
@@ -148,7 +160,8 @@ class MisuseStudy(runner.Study):
         return [{**v.combination.to_dict(), "seed": s} for s in config.seed_list() for v in variants]
 
     def source(self, config: StudyConfig) -> runner.Grid:
-        return runner.Grid(self.units(config), claim_order)
+        vmapped = (config.models_in_parallel or backend.defaults().models_in_parallel) != 1
+        return runner.Grid(self.units(config), vmapped_claim_order if vmapped else claim_order)
 
     def trainer(self, config: StudyConfig) -> Trainer:
         return Trainer(self.name, config)
