@@ -54,11 +54,11 @@ bench: data
 # The committed results/: every study with its defaults, one worker per core. Hours on 2 cores;
 # killed, `make results` again resumes each study from its journal in results/.
 results: data
-	$(PY) -m experiments.misuse --task=all --out_dir=results/activation_misuse
-	$(PY) -m experiments.misuse --task=all --dataset=digits --seeds=10 --out_dir=results/activation_misuse_digits
+	$(PY) -m experiments.misuse --task=all --out_dir=results/activation_misuse --unit_cache=results/unit_cache.jsonl
+	$(PY) -m experiments.misuse --task=all --dataset=digits --seeds=10 --out_dir=results/activation_misuse_digits --unit_cache=results/unit_cache.jsonl
 	$(PY) -m experiments.compare_datasets --results=results/activation_misuse,results/activation_misuse_digits --out_dir=results/mnist_vs_digits/activation_misuse
-	$(PY) -m experiments.loss_misuse --task=all --out_dir=results/loss_misuse
-	$(PY) -m experiments.loss_misuse --task=all --dataset=digits --seeds=10 --out_dir=results/loss_misuse_digits
+	$(PY) -m experiments.loss_misuse --task=all --out_dir=results/loss_misuse --unit_cache=results/unit_cache.jsonl
+	$(PY) -m experiments.loss_misuse --task=all --dataset=digits --seeds=10 --out_dir=results/loss_misuse_digits --unit_cache=results/unit_cache.jsonl
 	$(PY) -m experiments.compare_datasets --results=results/loss_misuse,results/loss_misuse_digits --out_dir=results/mnist_vs_digits/loss_misuse
 	$(PY) -m experiments.activation_hpo --out_dir=results/activation_hpo
 	$(PY) -m experiments.package_evidence --results=results

@@ -105,11 +105,31 @@ def _matmul_bf16_bwd(residuals, g):
 _matmul_bf16.defvjp(_matmul_bf16_fwd, _matmul_bf16_bwd)
 
 
+@jax.custom_vjp
+def _matmul_f32(a: Array, b: Array) -> Array:
+    return a @ b
+
+
+def _matmul_f32_fwd(a, b):
+    return a @ b, (a, b)
+
+
+def _matmul_f32_bwd(residuals, g):
+    a, b = residuals
+    # The weight gradient as (g^T a)^T: XLA's CPU dot runs a^T g for the conv2 patches (4,608 x 288)
+    # at half the speed of this layout (1.70 vs 0.97 ms per batch of 32, one thread).
+    flat_a, flat_g = a.reshape(-1, a.shape[-1]), g.reshape(-1, g.shape[-1])
+    return g @ b.T, (flat_g.T @ flat_a).T
+
+
+_matmul_f32.defvjp(_matmul_f32_fwd, _matmul_f32_bwd)
+
+
 def matmul(a: Array, b: Array, dtype: str = "float32") -> Array:
     r""":math:`a b` for a: Float[Array, "... in"], b: Float[Array, "in out"], in float32 or with
     bfloat16 inputs and float32 accumulation (forward and backward); the result is float32 either
     way, so activations and losses keep their float32 semantics (sigmoid saturation, BCE's clamp)."""
-    return a @ b if check_matmul_dtype(dtype) == "float32" else _matmul_bf16(a, b)
+    return _matmul_f32(a, b) if check_matmul_dtype(dtype) == "float32" else _matmul_bf16(a, b)
 
 
 def conv_patches(x: Array, kernel: Array, padding: int, dtype: str = "float32") -> Array:
@@ -127,6 +147,14 @@ def conv_patches(x: Array, kernel: Array, padding: int, dtype: str = "float32") 
     patches = jnp.concatenate(
         [x[:, dy:dy + height, dx:dx + width, :] for dy in range(3) for dx in range(3)], axis=-1)
     return matmul(patches, kernel.reshape(-1, kernel.shape[-1]), dtype)
+
+
+def _patches(x: Array, padding: int) -> Array:
+    """Float[Array, "batch h w in"] -> the 9 shifted slices concatenated: Float[Array, "batch h' w' 9*in"]."""
+    if padding:
+        x = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    height, width = x.shape[1] - 2, x.shape[2] - 2
+    return jnp.concatenate([x[:, dy:dy + height, dx:dx + width, :] for dy in range(3) for dx in range(3)], axis=-1)
 
 
 def conv_lax(x: Array, kernel: Array, padding: int, dtype: str = "float32") -> Array:

@@ -42,6 +42,10 @@ from jaxact.combinations import Combination
 
 Array = jax.Array
 
+# The engine's numerics: changed whenever a change to the engine changes its numbers (a unit's
+# identity includes it, so a cached unit is never reused across such a change).
+NUMERICS = "2026-12-02 float32 weight gradients as (g^T a)^T"
+
 
 @dataclasses.dataclass(frozen=True)
 class Objective:

@@ -90,6 +90,17 @@ def test_bfloat16_cnn_trains_like_float32(small):
     assert abs(results["bfloat16"].evaluations["test"][0] - results["float32"].evaluations["test"][0]) < 0.03
 
 
+@pytest.mark.parametrize("shape", [(32, 12, 12, 288), (32, 1024), (7, 64)])
+def test_float32_matmul_gradients_are_autodiffs_in_another_layout(shape):
+    a = jax.random.normal(jax.random.key(0), shape)
+    b = jax.random.normal(jax.random.key(1), (shape[-1], 64)) / 17
+    cotangent = jax.random.normal(jax.random.key(2), shape[:-1] + (64,))
+    ours = jax.grad(lambda a, b: jnp.vdot(models.matmul(a, b), cotangent), (0, 1))(a, b)
+    autodiff = jax.grad(lambda a, b: jnp.vdot(a @ b, cotangent), (0, 1))(a, b)
+    for x, y in zip(ours, autodiff):
+        np.testing.assert_allclose(x, y, rtol=2e-6, atol=2e-6)
+
+
 def test_max_pool_matches_reduce_window():
     x = jax.random.normal(jax.random.key(2), (2, 13, 12, 3))
     expected = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")

@@ -173,3 +173,26 @@ def test_the_same_study_on_digits_and_the_dataset_comparison(tmp_path, mnist_dir
     bad = _run("experiments.compare_datasets", f"--results={outs['mnist']},{outs['mnist']}",
                f"--out_dir={tmp_path / 'bad'}", cwd=tmp_path)
     assert bad.returncode != 0 and bad.stderr.strip().endswith("error: give results of different datasets, got mnist, mnist")
+
+
+def test_a_unit_both_misuse_studies_need_is_trained_once_and_a_changed_setting_is_never_reused(tmp_path, mnist_dir):
+    smoke = ["--task=multiclass", "--seeds=1", "--train_size=300", "--valid_size=200", "--test_size=500", "--max_epochs=2"]
+    cache = f"--unit_cache={tmp_path / 'units.jsonl'}"
+    assert _run("experiments.misuse", *smoke, cache, f"--out_dir={tmp_path / 'activation'}", cwd=tmp_path).returncode == 0
+    shared = _run("experiments.loss_misuse", *smoke, cache, f"--out_dir={tmp_path / 'loss'}", cwd=tmp_path)
+    fresh = _run("experiments.loss_misuse", *smoke, f"--out_dir={tmp_path / 'fresh'}", cwd=tmp_path)
+    changed = _run("experiments.loss_misuse", *smoke, "--max_epochs=3", cache, f"--out_dir={tmp_path / 'changed'}",
+                   cwd=tmp_path)
+    assert shared.returncode == fresh.returncode == changed.returncode == 0, shared.stderr[-2000:]
+    document = lambda name: json.loads((tmp_path / name / "results.json").read_text())  # noqa: E731
+    (info,) = document("loss")["tasks"]
+    # multiclass softmax+cce, its [logits] twin and sigmoid+bce are in both tables
+    assert info["reused"] == ["sigmoid+bce seed 0 from activation_misuse-multiclass",
+                              "softmax+cce seed 0 from activation_misuse-multiclass",
+                              "softmax+cce[logits] seed 0 from activation_misuse-multiclass"]
+    assert "3 reused from activation_misuse-multiclass" in (tmp_path / "loss" / "report.md").read_text()
+    assert document("changed")["tasks"][0]["reused"] == []
+    # reusing changes nothing: trained fresh in the loss study's own program, the numbers are the same
+    numbers = lambda name: {(v["name"], s["seed"]): (s["test"], s["best_valid"], s["epochs"], s["train_loss"])  # noqa: E731
+                            for v in document(name)["variants"] for s in v["seeds"]}
+    assert numbers("loss") == numbers("fresh")

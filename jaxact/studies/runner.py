@@ -30,8 +30,8 @@ from typing import Any, Callable, NamedTuple
 
 from jaxact import backend, data, models
 from jaxact.config import check_at_least, option
+from jaxact.studies import cache, storage, workers
 from jaxact.studies import queue as queue_module
-from jaxact.studies import storage, workers
 from jaxact.studies.queue import Invocation, UnitQueue
 
 
@@ -63,6 +63,9 @@ class RunConfig:
     storage: str | None = option(None, "Where the units are kept: default a journal file in out_dir; an SQLAlchemy "
                                        "URL (postgresql://...) to share the study between machines.")
     study_name: str | None = option(None, "Study name in the storage (default from the study and its task).")
+    unit_cache: str | None = option(None, "A file of finished units shared by studies: a unit another study already "
+                                          "trained under the same identity (data sample, combination, seed, settings, "
+                                          "engine and JAX versions) is reused, not trained again.")
 
     plan = "misuse"  # the data plan (not a field: fixed per study)
 
@@ -168,6 +171,13 @@ class UnitRecord:
     def attrs(self) -> dict:
         return {queue_module.UNIT: self.unit, **{k: getattr(self, k) for k in self.FIELDS}}
 
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, fields: dict) -> "UnitRecord":
+        return cls(**fields)
+
     @classmethod
     def from_trial(cls, trial) -> "UnitRecord":
         attrs = trial.user_attrs
@@ -245,6 +255,10 @@ class Study:
     def validate(self, config: RunConfig) -> None:
         config.validate()
 
+    def identity(self, config: RunConfig, unit: dict) -> dict | None:
+        """Everything a unit's result depends on, for sharing it through --unit_cache; None: never shared."""
+        return None
+
     def title(self, config: RunConfig) -> str:
         raise NotImplementedError
 
@@ -268,24 +282,44 @@ class Study:
 
 def work(study: Study, config: RunConfig, on_unit: Callable[[UnitRecord, dict], None] | None = None,
          on_epoch: Callable | None = None, invocation: Invocation | None = None) -> int:
-    """One worker: claims units until none are left, trains them, stores their records. Returns how
+    """One worker: claims units until none are left, trains them (or reuses a unit another study
+    trained under the same identity, from `config.unit_cache`), stores their records. Returns how
     many it finished. `on_unit(record, counts)` after each (counts: the study's done / running /
     waiting); `on_epoch(unit, report)` per epoch; the `invocation` is recorded after each batch."""
     queue = study.open(config)
     source = study.source(config)
     trainer = study.trainer(config)
+    units_cache = cache.UnitCache(config.unit_cache) if config.unit_cache else None
     per_program = config.resolved_units_per_program()
     finished = 0
+
+    def store(claimed: Claimed, record: UnitRecord) -> None:
+        nonlocal finished
+        if queue.finish(claimed.trial, record.value, record.attrs(), record.valid_curve):
+            finished += 1
+            if on_unit is not None:
+                on_unit(record, queue.counts())
+
     while claimed := source.claim(queue, per_program):
+        identities = [study.identity(config, c.unit) if units_cache else None for c in claimed]
+        to_train = []
+        for c, identity in zip(claimed, identities):
+            entry = units_cache.get(identity) if identity is not None else None
+            if entry is None:
+                to_train.append((c, identity))
+                continue
+            record = UnitRecord.from_dict(entry["record"])
+            store(c, dataclasses.replace(record, unit=c.unit, extra={**record.extra, "reused_from": entry["study"]}))
+        if not to_train:
+            continue
         start = time.perf_counter()
-        with queue.heartbeat([c.trial for c in claimed]):
-            records = trainer.train([c.unit for c in claimed], on_epoch)
+        with queue.heartbeat([c.trial for c, _ in to_train]):
+            records = trainer.train([c.unit for c, _ in to_train], on_epoch)
         queue.add_seconds(time.perf_counter() - start, invocation)
-        for c, record in zip(claimed, records):
-            if queue.finish(c.trial, record.value, record.attrs(), record.valid_curve):
-                finished += 1
-                if on_unit is not None:
-                    on_unit(record, queue.counts())
+        for (c, identity), record in zip(to_train, records):
+            if identity is not None:
+                units_cache.put(identity, queue.name, record.to_dict())
+            store(c, record)
     return finished
 
 

@@ -79,7 +79,7 @@ class RecoveringJournalBackend(JournalFileBackend):
 
     def append_logs(self, logs: list[dict]) -> None:
         with get_lock_file(self._lock):
-            self._cut_torn_tail()
+            cut_torn_tail(self._file_path)
             data = ("\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n").encode("utf-8")
             size = os.path.getsize(self._file_path)
             try:
@@ -94,30 +94,30 @@ class RecoveringJournalBackend(JournalFileBackend):
                     pass  # the next append cuts it
                 raise
 
-    def _cut_torn_tail(self) -> None:
-        """Cuts an unterminated last record, keeping its bytes in `<journal>.torn-<time>`. Runs under
-        the writers' lock, so the tail cannot be another process's append in flight."""
-        size = os.path.getsize(self._file_path)
-        if size == 0:
+def cut_torn_tail(path: str) -> None:
+    """Cuts an unterminated last line of an append-only file, keeping its bytes in
+    `<path>.torn-<time>-<pid>`. Callers hold the file's writers' lock, so the tail cannot be
+    another process's append in flight."""
+    size = os.path.getsize(path) if os.path.exists(path) else 0
+    if size == 0:
+        return
+    with open(path, "rb") as f:
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
             return
-        with open(self._file_path, "rb") as f:
-            f.seek(size - 1)
-            if f.read(1) == b"\n":
-                return
-            block = min(size, 1 << 20)
-            while True:
-                f.seek(size - block)
-                tail = f.read(block)
-                newline = tail.rfind(b"\n")
-                if newline >= 0 or block == size:
-                    break
-                block = min(size, block * 2)
+        block = min(size, 1 << 20)
+        while True:
+            f.seek(size - block)
+            tail = f.read(block)
+            newline = tail.rfind(b"\n")
+            if newline >= 0 or block == size:
+                break
+            block = min(size, block * 2)
         keep = size - block + newline + 1 if newline >= 0 else 0
-        with open(self._file_path, "rb") as f:
-            f.seek(keep)
-            torn = f.read()
-        pathlib.Path(f"{self._file_path}.torn-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}").write_bytes(torn)
-        os.truncate(self._file_path, keep)
+        f.seek(keep)
+        torn = f.read()
+    pathlib.Path(f"{path}.torn-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}").write_bytes(torn)
+    os.truncate(path, keep)
 
 
 def is_connection_error(error: BaseException) -> bool:

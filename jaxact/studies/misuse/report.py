@@ -80,7 +80,8 @@ def _seed_record(record: runner.UnitRecord) -> dict:
     return {"seed": record.unit["seed"], "best_valid": record.best_valid,
             "test": test if test is not None else float("nan"), "best_epoch": record.best_epoch,
             "epochs": record.epochs, "diverged": record.diverged, "train_loss": record.train_loss,
-            "valid_metric": record.valid_curve, "seconds": record.seconds, "program": record.program}
+            "valid_metric": record.valid_curve, "seconds": record.seconds, "program": record.program,
+            "reused_from": record.extra.get("reused_from")}
 
 
 def collect(study_name: str, config: StudyConfig, queue) -> dict:
@@ -120,7 +121,10 @@ def collect(study_name: str, config: StudyConfig, queue) -> dict:
             entries.append(entry)
         task_entries = [e for e in entries if e["task"] == task_name]
         task_infos.append({"task": task_name, "metric": task.metric_name, "higher_is_better": task.higher_is_better,
-                           "chance": chance, "units": len(records), "seconds": float(sum(r.seconds for r in records)),
+                           "chance": chance, "units": len(records),
+                           "reused": sorted(f"{Combination.from_dict(r.unit).name} seed {r.unit['seed']} from "
+                                            f"{r.extra['reused_from']}" for r in records if r.extra.get("reused_from")),
+                           "seconds": float(sum(r.seconds for r in records if not r.extra.get("reused_from"))),
                            "seeds": sorted({r.unit["seed"] for r in records}),
                            "interval_widths": interval_widths(task_entries)})
     return {"study": study_name, "study_name": config.resolved_study_name(study_name), "task": config.task,
@@ -146,6 +150,14 @@ def _widths_text(widths: dict, higher_is_better: bool) -> str:
     parts = [f"{name} {scale * w['median']:.2f} (largest {scale * w['max']:.2f}){unit} over {w['n']}"
              for name, w in (("test intervals", widths["test"]), ("claim intervals", widths["claims"])) if w]
     return "95 % interval widths reached, median: " + "; ".join(parts) + "." if parts else ""
+
+
+def _reused_text(reused: list[str]) -> str:
+    """Which units were not trained here: another study trained them under the same identity."""
+    if not reused:
+        return ""
+    studies = sorted({r.rsplit(" from ", 1)[1] for r in reused})
+    return f" ({len(reused)} reused from {', '.join(studies)}, trained once for both: see results.json tasks[].reused)"
 
 
 def _verdict_text(entry: dict, higher_is_better: bool) -> str:
@@ -194,8 +206,9 @@ def markdown(document: dict) -> str:
         unit = "accuracy" if hib else "MSE, lower is better"
         lines += [f"## {task.name} ({unit})", "",
                   f"Chance (best constant prediction): valid {reporting.format_metric(info['chance']['valid'], hib)}, "
-                  f"test {reporting.format_metric(info['chance']['test'], hib)}. {info['units']} units, "
-                  f"{info['seconds'] / 60:.1f} min of training. {_widths_text(info['interval_widths'], hib)}", "",
+                  f"test {reporting.format_metric(info['chance']['test'], hib)}. {info['units']} units"
+                  f"{_reused_text(info['reused'])}, {info['seconds'] / 60:.1f} min of training. "
+                  f"{_widths_text(info['interval_widths'], hib)}", "",
                   "| variant | documents | test: mean [95 % CI] | test: mean ± sd | valid best | epochs | documents valid / test | claim: verdict |",
                   "|---|---|---|---|---|---|---|---|"]
         for v in rows:

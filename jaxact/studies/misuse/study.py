@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import pathlib
 import time
 from typing import Callable
@@ -158,6 +159,17 @@ class MisuseStudy(runner.Study):
         """One unit per variant x seed, seed-major, so that an interrupted study has whole seeds."""
         variants = self.variants(config)
         return [{**v.combination.to_dict(), "seed": s} for s in config.seed_list() for v in variants]
+
+    def identity(self, config: StudyConfig, unit: dict) -> dict:
+        """What a unit's numbers depend on: the same in both misuse studies for a shared
+        combination (a program's other options do not change a unit's numbers)."""
+        import jax
+        import jaxlib
+
+        settings = {k: v for k, v in config.settings().items() if k not in ("split", "seed")}
+        return {"kind": "misuse unit", "unit": unit, "sample_seed": config.split_seed(unit["seed"]), **settings,
+                "engine": train.NUMERICS, "jax": jax.__version__, "jaxlib": jaxlib.__version__,
+                "backend": jax.default_backend(), "xla_flags": os.environ.get("XLA_FLAGS", "")}
 
     def source(self, config: StudyConfig) -> runner.Grid:
         vmapped = (config.models_in_parallel or backend.defaults().models_in_parallel) != 1
