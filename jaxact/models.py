@@ -302,23 +302,32 @@ class CNN(nnx.Module):
         self.fc_act = ActivationSite(config.fc_activation)
         self.final_activation = ActivationSite(config.final_activation)
 
-    def logits(self, x: Array, conv_impl: str = "patches", key: Array | None = None, choice: Choice = Choice()) -> Array:
-        """Pre-activation outputs z: Float[Array, "batch 28 28 1"] -> Float[Array, "batch num_outputs"].
+    def features(self, x: Array, conv_impl: str = "patches", key: Array | None = None,
+                 choice: Choice = Choice()) -> tuple[Array, dict[str, Array]]:
+        """The logits z and each hidden site's activations (conv1-3 before pooling, fc):
+        Float[Array, "batch 28 28 1"] -> (Float[Array, "batch num_outputs"], {site: activations}).
 
         `key` is for random activations (RReLU) in training; None evaluates deterministically.
         `choice` picks each site's candidate (by default the first).
         """
         keys = list(jax.random.split(key, 4)) if key is not None else [None] * 4
         dtype = self.matmul_dtype
-        x = max_pool_2x2(self.conv_act1(self.conv1(x, conv_impl, dtype), choice.conv, keys[0]))
-        x = max_pool_2x2(self.conv_act2(self.conv2(x, conv_impl, dtype), choice.conv, keys[1]))
-        x = self.conv_act3(self.conv3(x, conv_impl, dtype), choice.conv, keys[2])
-        x = self.fc_act(self.fc(x.reshape(x.shape[0], -1), dtype), choice.fc, keys[3])
-        return self.out(x, dtype)
+        sites = {"conv1": self.conv_act1(self.conv1(x, conv_impl, dtype), choice.conv, keys[0])}
+        sites["conv2"] = self.conv_act2(self.conv2(max_pool_2x2(sites["conv1"]), conv_impl, dtype), choice.conv, keys[1])
+        sites["conv3"] = self.conv_act3(self.conv3(max_pool_2x2(sites["conv2"]), conv_impl, dtype), choice.conv, keys[2])
+        sites["fc"] = self.fc_act(self.fc(sites["conv3"].reshape(x.shape[0], -1), dtype), choice.fc, keys[3])
+        return self.out(sites["fc"], dtype), sites
+
+    def logits(self, x: Array, conv_impl: str = "patches", key: Array | None = None, choice: Choice = Choice()) -> Array:
+        """Pre-activation outputs z: Float[Array, "batch 28 28 1"] -> Float[Array, "batch num_outputs"]."""
+        return self.features(x, conv_impl, key, choice)[0]
 
     def __call__(self, x: Array, conv_impl: str = "patches", key: Array | None = None, choice: Choice = Choice()) -> Array:
         """Outputs after the final activation."""
         return self.final_activation(self.logits(x, conv_impl, key, choice), choice.final)
+
+
+SITES = ("conv1", "conv2", "conv3", "fc")  # the hidden activation sites `CNN.features` returns
 
 
 def param_count(model: nnx.Module) -> int:

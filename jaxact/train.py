@@ -130,6 +130,7 @@ class EngineConfig:
     eval_conv_impl: str | None = None
     eval_batch_size: int = 250  # measured on 2-core CPU, lax.conv forward: 0.14 s per 3,000 images vs 0.22 s at 1,000
     models_in_parallel: int | None = None  # None: the backend's (1 on CPU; every model of the program elsewhere)
+    probes: tuple[str, ...] = ()  # of PROBES: measured per model into FitResult.probes (see `_fit_one`)
 
     @property
     def model(self) -> models.CNNConfig:
@@ -152,6 +153,9 @@ class EngineConfig:
         for impl in (conv_impl, eval_impl):
             if impl not in models.CONV_IMPLS:
                 raise ValueError(f"unknown conv_impl {impl!r}; valid: {', '.join(models.CONV_IMPLS)}")
+        for probe in self.probes:
+            if probe not in PROBES:
+                raise ValueError(f"unknown probe {probe!r}; valid: {', '.join(PROBES)}")
         return dataclasses.replace(self, conv_impl=conv_impl, eval_conv_impl=eval_impl, models_in_parallel=parallel)
 
 
@@ -250,7 +254,10 @@ class FitResult:
 
     `best_valid` is the valid metric at `best_epoch` (0-based); `epochs` how many ran;
     histories are NaN after the last epoch; `evaluations[name]` the metric of the best params on
-    each evaluation set (NaN if the model diverged before its first finite epoch).
+    each evaluation set (NaN if the model diverged before its first finite epoch); `probes[name]`
+    what each requested probe measured: "sparsity" Float["models 4 2"] at the best params on the
+    "test" evaluation set, "positive_outputs" Float["models 2 2"] (at initialization, at the best
+    params) over the model's train rows.
     """
 
     best_epoch: np.ndarray
@@ -264,6 +271,7 @@ class FitResult:
     seconds: float
     compile_seconds: float
     device: np.ndarray  # Int[ndarray, "models"]: which of the program's devices trained each model
+    probes: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
 
 @functools.lru_cache(maxsize=None)
@@ -345,28 +353,72 @@ def train_epoch(config, row: Rows, params, opt_state, key, images, train_targets
     return params, opt_state, jnp.sum(batch_losses) / n
 
 
-def evaluate(config, row: Rows, params, data: Dataset, stats, rows: Array | None = None) -> Array:
-    """The task metric of one model on `data` (its `rows` of it, or all), predictions mapped back
-    to the original scale. Evaluated in chunks of `eval_batch_size` (padding weighted 0) with the
-    forward-only conv."""
-    task = tasks.get_task(config.task)
+def _chunked_sum(config, data: Dataset, rows: Array | None, fn):
+    """Sum over `data` (its `rows`, or all) of `fn(images, targets, weights)`, a pytree of sums,
+    in chunks of `eval_batch_size`; padding rows have weight 0."""
     rows = jnp.arange(data.targets.shape[0], dtype=jnp.int32) if rows is None else rows
     n = rows.shape[0]
     chunk = min(config.eval_batch_size, n)
     chunks = math.ceil(n / chunk)
     positions = jnp.pad(rows, (0, chunks * chunk - n)).reshape(chunks, chunk)
     weights = (jnp.arange(chunks * chunk) < n).astype(jnp.float32).reshape(chunks, chunk)
+    sums = jax.lax.map(lambda inputs: fn(data.images[inputs[0]], data.targets[inputs[0]], inputs[1]), (positions, weights))
+    return jax.tree.map(lambda x: jnp.sum(x, axis=0), sums), n
+
+
+def evaluate(config, row: Rows, params, data: Dataset, stats, rows: Array | None = None) -> Array:
+    """The task metric of one model on `data` (its `rows` of it, or all), predictions mapped back
+    to the original scale. Evaluated in chunks of `eval_batch_size` (padding weighted 0) with the
+    forward-only conv."""
+    task = tasks.get_task(config.task)
     gdef = graphdef(config.model)
     choice = row.choice()
 
-    def chunk_metric(inputs):
-        index, weights = inputs
-        outputs = nnx.merge(gdef, params)(data.images[index], config.eval_conv_impl, None, choice)
+    def chunk_metric(images, targets, weights):
+        outputs = nnx.merge(gdef, params)(images, config.eval_conv_impl, None, choice)
         predictions = _transform(config, row, "inverse", outputs, stats)
         # where() rather than multiply, so a padded row's NaN cannot leak into the sum
-        return jnp.sum(jnp.where(weights > 0, task.per_example_metric(predictions, data.targets[index]), 0.0))
+        return jnp.sum(jnp.where(weights > 0, task.per_example_metric(predictions, targets), 0.0))
 
-    return jnp.sum(jax.lax.map(chunk_metric, (positions, weights))) / n
+    total, n = _chunked_sum(config, data, rows, chunk_metric)
+    return total / n
+
+
+NEAR_ZERO = 0.01  # |activation| below this counts as near 0 (activations are O(1): inputs in [-1, 1], PyTorch init)
+
+
+def sparsity(config, row: Rows, params, data: Dataset) -> Array:
+    """Per hidden site (`models.SITES`) the fraction of activations on `data` that are exactly 0 and
+    that are near 0 (|a| < NEAR_ZERO): Float[Array, "4 2"]."""
+    gdef = graphdef(config.model)
+
+    def counts(images, targets, weights):
+        _, sites = nnx.merge(gdef, params).features(images, config.eval_conv_impl, None, row.choice())
+        out = []
+        for name in models.SITES:
+            a = sites[name].reshape(images.shape[0], -1)
+            w = weights[:, None] / a.shape[1]
+            out.append(jnp.stack([jnp.sum(w * (a == 0)), jnp.sum(w * (jnp.abs(a) < NEAR_ZERO))]))
+        return jnp.stack(out)
+
+    total, n = _chunked_sum(config, data, None, counts)
+    return total / n
+
+
+def positive_outputs(config, row: Rows, params, pool: Dataset) -> Array:
+    """Over the model's train rows: the fraction whose first output's pre-activation z is > 0, and
+    the mean z: Float[Array, "2"]. A ReLU output with no positive z is dead: no gradient reaches it."""
+    gdef = graphdef(config.model)
+
+    def sums(images, targets, weights):
+        z = nnx.merge(gdef, params).logits(images, config.eval_conv_impl, None, row.choice())[:, 0]
+        return jnp.stack([jnp.sum(weights * (z > 0)), jnp.sum(weights * z)])
+
+    total, n = _chunked_sum(config, pool, row.train, sums)
+    return total / n
+
+
+PROBES = ("sparsity", "positive_outputs")
 
 
 class EarlyStopping(NamedTuple):
@@ -414,6 +466,7 @@ def _fit_one(config: EngineConfig, emit: Callable, pool: Dataset, evaluation_set
     sign = 1.0 if task.higher_is_better else -1.0
     init_key, train_key = jax.random.split(jax.random.key(row.seed))
     params = init(config, init_key)
+    initial_positive = positive_outputs(config, row, params, pool) if "positive_outputs" in config.probes else None
     opt_state = optimizer(config).init(params)
     opt_state.hyperparams["learning_rate"] = row.learning_rate
     train_targets = pool.targets[row.train]
@@ -441,9 +494,14 @@ def _fit_one(config: EngineConfig, emit: Callable, pool: Dataset, evaluation_set
     best = final.stopping
     evaluations = {name: jnp.where(best.best_epoch >= 0, evaluate(config, row, best.best_params, data, stats), jnp.nan)
                    for name, data in evaluation_sets.items()}
+    probes = {}
+    if "sparsity" in config.probes:
+        probes["sparsity"] = sparsity(config, row, best.best_params, evaluation_sets["test"])
+    if "positive_outputs" in config.probes:
+        probes["positive_outputs"] = jnp.stack([initial_positive, positive_outputs(config, row, best.best_params, pool)])
     return dict(best_epoch=best.best_epoch, epochs=final.epoch, best_valid=sign * best.best_score,
                 diverged=best.diverged, train_loss=final.train_loss, valid_metric=final.valid_metric,
-                evaluations=evaluations, params=best.best_params)
+                evaluations=evaluations, probes=probes, params=best.best_params)
 
 
 class Program:

@@ -218,3 +218,26 @@ def test_vmapped_mixed_program_matches_each_model_alone_within_tolerance(small):
         np.testing.assert_allclose(vmapped.train_loss[i], alone.train_loss[0], rtol=1e-4)
         np.testing.assert_allclose(vmapped.valid_metric[i], alone.valid_metric[0], atol=2 / 150)
         assert vmapped.epochs[i] == alone.epochs[0]
+
+
+def test_probes_measure_sparsity_and_the_output_sign():
+    """ReLU conv layers output exact zeros, ELU and leaky ReLU almost none; a regression head's
+    output sign is counted over the model's own train rows, at initialization and at the best epoch."""
+    rng = np.random.default_rng(0)
+    task = tasks.get_task("regression")
+    pool = train.Dataset(rng.uniform(-1, 1, (200, 28, 28, 1)).astype(np.float32), task.targets(rng.integers(0, 10, 200)))
+    head = Combination("regression", "relu", "mse", label_transform="standardize")
+    chosen = [train.Model(head, 0, conv, "sigmoid") for conv in ("relu", "elu", "leaky_relu_0.1")]
+    config = train.EngineConfig("regression", train.Options.covering(chosen), max_epochs=1,
+                                probes=("sparsity", "positive_outputs"))
+    result = train.Program(config).fit(chosen, pool, [train.Sample(np.arange(100), np.arange(100, 150))] * 3,
+                                       {"test": train.Dataset(pool.images[150:], pool.targets[150:])})
+    zeros = result.probes["sparsity"][:, :3, 0]  # conv1-3, exactly 0
+    assert result.probes["sparsity"].shape == (3, 4, 2)
+    assert np.all(zeros[0] > 0.2) and np.all(zeros[1:] < 0.01)
+    near = result.probes["sparsity"][:, :, 1]
+    assert np.all(near >= result.probes["sparsity"][:, :, 0])  # exactly 0 is near 0 too
+    positive = result.probes["positive_outputs"]
+    assert positive.shape == (3, 2, 2) and np.all((0 <= positive[..., 0]) & (positive[..., 0] <= 1))
+    with pytest.raises(ValueError, match="unknown probe 'curvature'"):
+        train.EngineConfig("regression", probes=("curvature",)).resolved()
