@@ -23,12 +23,21 @@ import time
 import numpy as np
 from absl import app, flags
 
+from jaxact import reporting
 from jaxact.studies import workers
 
 _ROUNDS = flags.DEFINE_integer("rounds", 3, "Interleaved rounds (every configuration once per round).")
 _EPOCHS = flags.DEFINE_integer("epochs", 3, "Timed epochs per process, after one warm-up epoch.")
 _OUT = flags.DEFINE_string("out", "runs/bench_peers", "Output directory for bench.json and bench.md.")
-_WORKER = flags.DEFINE_enum("worker", None, ["engine", "engine-bf16", "torch"], "Internal: time one process of this side.")
+_WORKER = flags.DEFINE_enum("worker", None, ["engine", "engine-bf16", "torch", "torch-whole"],
+                            "Internal: time one process of this side.")
+_WHOLE = flags.DEFINE_bool("whole", False, "Instead: whole commands, interleaved - PyTorch's best configuration vs "
+                           "`python -m experiments.misuse` at its defaults, each training --models multiclass softmax+CE "
+                           "models for --whole_epochs epochs (2,000 train + 3,000 valid images) and testing each on the "
+                           "10,000 test images; wall time from start to exit.")
+_MODELS = flags.DEFINE_integer("models", 4, "--whole: models per command (seeds 0 ..).")
+_WHOLE_EPOCHS = flags.DEFINE_integer("whole_epochs", 10, "--whole: epochs per model.")
+_FIRST_SEED = flags.DEFINE_integer("first_seed", 0, "Internal: the first model's seed of a torch-whole worker.")
 _THREADS = flags.DEFINE_integer("threads", None, "Internal: threads of a worker (pinned when 1).")
 _CORE = flags.DEFINE_integer("core", None, "Internal: which of the available cores a single-thread worker is pinned to.")
 
@@ -61,7 +70,9 @@ def _engine_epochs(epochs: int, matmul_dtype: str) -> list[dict]:
     return out[1:]
 
 
-def _torch_epochs(epochs: int, threads: int | None) -> list[dict]:
+def _torch_epochs(epochs: int, threads: int | None, seed: int = 0, test: bool = False) -> list[dict]:
+    """The documents' loop on pre-made tensors: `epochs` timed epochs after a warm-up one (or, with
+    `test`, exactly `epochs` epochs then the 10,000-image test, as a study unit does)."""
     import torch
     from torch import nn
 
@@ -69,11 +80,11 @@ def _torch_epochs(epochs: int, threads: int | None) -> list[dict]:
 
     if threads:
         torch.set_num_threads(threads)
-    splits = data.make_splits("misuse", seed=0)
+    splits = data.make_splits("misuse", seed=seed)
     to_torch = lambda s: (torch.tensor(np.asarray(s.images)).permute(0, 3, 1, 2).contiguous(),  # noqa: E731
                           torch.tensor(np.asarray(s.digits), dtype=torch.long))
-    (x_train, y_train), (x_valid, y_valid) = to_torch(splits["train"]), to_torch(splits["valid"])
-    torch.manual_seed(0)
+    (x_train, y_train), (x_valid, y_valid), (x_test, y_test) = (to_torch(splits[k]) for k in ("train", "valid", "test"))
+    torch.manual_seed(seed)
     model = nn.Sequential(
         nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
@@ -81,8 +92,14 @@ def _torch_epochs(epochs: int, threads: int | None) -> list[dict]:
         nn.Linear(1024, 64), nn.Sigmoid(), nn.Linear(64, 10), nn.Softmax(dim=1))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     criterion = nn.CrossEntropyLoss()
+
+    def accuracy(x, y):
+        model.eval()
+        with torch.no_grad():
+            return sum((model(x[i:i + 32]).argmax(1) == y[i:i + 32]).sum().item() for i in range(0, len(y), 32)) / len(y)
+
     out = []
-    for _ in range(epochs + 1):
+    for _ in range(epochs + (0 if test else 1)):
         start = time.perf_counter()
         model.train()
         for index in torch.randperm(len(y_train)).split(32):
@@ -90,11 +107,10 @@ def _torch_epochs(epochs: int, threads: int | None) -> list[dict]:
             criterion(model(x_train[index]), y_train[index]).backward()
             optimizer.step()
         trained = time.perf_counter()
-        model.eval()
-        with torch.no_grad():
-            correct = sum((model(x_valid[i:i + 32]).argmax(1) == y_valid[i:i + 32]).sum().item()
-                          for i in range(0, len(y_valid), 32))
-        out.append({"train": trained - start, "eval": time.perf_counter() - trained, "valid_accuracy": correct / len(y_valid)})
+        out.append({"train": trained - start, "valid_accuracy": accuracy(x_valid, y_valid),
+                    "eval": time.perf_counter() - trained})
+    if test:
+        return out + [{"test_accuracy": accuracy(x_test, y_test)}]
     return out[1:]
 
 
@@ -103,9 +119,63 @@ def _worker() -> None:
         workers.place(_CORE.value or 0, "cpu")  # pinned as a study's worker is
     if _WORKER.value.startswith("engine"):
         epochs = _engine_epochs(_EPOCHS.value, "bfloat16" if _WORKER.value.endswith("bf16") else "float32")
+    elif _WORKER.value == "torch-whole":
+        epochs = [_torch_epochs(_WHOLE_EPOCHS.value, _THREADS.value, seed, test=True)
+                  for seed in range(_FIRST_SEED.value, _FIRST_SEED.value + _MODELS.value)]
     else:
         epochs = _torch_epochs(_EPOCHS.value, _THREADS.value)
     print(json.dumps(epochs))
+
+
+def _whole_command(side: str, cores: list[int], out_dir: str) -> float:
+    """Wall seconds of one whole command: PyTorch in one configuration, or the study entrypoint."""
+    models, epochs = _MODELS.value, _WHOLE_EPOCHS.value
+    if side == "jaxact":
+        commands = [[sys.executable, "-m", "experiments.misuse", "--task=multiclass", "--variants=softmax+cce",
+                     f"--seeds={models}", f"--max_epochs={epochs}", f"--patience={epochs + 1}", f"--out_dir={out_dir}"]]
+    elif side == "torch 1 process":
+        commands = [[sys.executable, "-m", "experiments.bench_peers", "--worker=torch-whole", f"--models={models}",
+                     f"--whole_epochs={epochs}"]]
+    else:  # one pinned single-thread process per core, the models split between them
+        share = -(-models // len(cores))
+        commands = [[sys.executable, "-m", "experiments.bench_peers", "--worker=torch-whole", "--threads=1",
+                     f"--core={i}", f"--first_seed={i * share}", f"--models={min(share, models - i * share)}",
+                     f"--whole_epochs={epochs}"] for i in range(len(cores)) if i * share < models]
+    start = time.perf_counter()
+    procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands]
+    for p in procs:
+        out, err = p.communicate()
+        if p.returncode:
+            raise RuntimeError(f"{side} failed: {err[-1500:]}")
+    return time.perf_counter() - start
+
+
+def _whole(cores: list[int]) -> None:
+    import tempfile
+
+    sides = ["torch 1 process", "torch pinned processes", "jaxact"]
+    rounds = []
+    for r in range(_ROUNDS.value):
+        with tempfile.TemporaryDirectory() as tmp:
+            row = {side: _whole_command(side, cores, f"{tmp}/{i}") for i, side in enumerate(sides)}
+        rounds.append(row)
+        print(f"round {r + 1}: " + ", ".join(f"{side} {seconds:.1f} s" for side, seconds in row.items()), flush=True)
+    ratios = [min(row["torch 1 process"], row["torch pinned processes"]) / row["jaxact"] for row in rounds]
+    document = {"models": _MODELS.value, "epochs": _WHOLE_EPOCHS.value, "cores": len(cores), "rounds": rounds,
+                "pytorch_best_over_jaxact_per_round": ratios, "versions": reporting.versions()}
+    out = pathlib.Path(_OUT.value)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "whole.json").write_text(json.dumps(document, indent=1))
+    lines = [f"# Whole commands: {_MODELS.value} multiclass models x {_WHOLE_EPOCHS.value} epochs + the 10,000-image "
+             f"test each, {len(rounds)} interleaved rounds, {len(cores)} cores", "",
+             "| round | " + " | ".join(sides) + " | PyTorch's best / jaxact |", "|---|" + "---|" * (len(sides) + 1)]
+    for i, (row, ratio) in enumerate(zip(rounds, ratios)):
+        lines.append(f"| {i + 1} | " + " | ".join(f"{row[s]:.1f} s" for s in sides) + f" | {ratio:.2f}x |")
+    lines += ["", f"Median PyTorch's best / jaxact: {np.median(ratios):.2f}x (jaxact: `python -m experiments.misuse` at "
+              "its defaults, its workers pinned one per core; versions " + ", ".join(
+                  f"{k} {v}" for k, v in document["versions"].items()) + ")."]
+    (out / "whole.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines), flush=True)
 
 
 CONFIGS = [  # (side, processes, threads per process)
@@ -143,6 +213,9 @@ def main(argv):
     del argv
     if _WORKER.value:
         _worker()
+        return
+    if _WHOLE.value:
+        _whole(sorted(os.sched_getaffinity(0)))
         return
     try:
         import torch  # noqa: F401

@@ -460,7 +460,7 @@ class _Carry(NamedTuple):
     valid_metric: Array
 
 
-def _fit_one(config: EngineConfig, emit: Callable, pool: Dataset, evaluation_sets, inputs):
+def _fit_one(config: EngineConfig, emit: Callable | None, pool: Dataset, evaluation_sets, inputs):
     model_index, row = inputs
     task = tasks.get_task(config.task)
     sign = 1.0 if task.higher_is_better else -1.0
@@ -484,8 +484,9 @@ def _fit_one(config: EngineConfig, emit: Callable, pool: Dataset, evaluation_set
         metric = evaluate(config, row, params, pool, stats, row.valid)
         stopping = carry.stopping.update(carry.epoch, params, loss, sign * metric, config.patience)
         epoch = carry.epoch + 1
-        jax.debug.callback(emit, model_index, carry.epoch, loss, metric, sign * stopping.best_score,
-                           stopping.best_epoch, stopping.done | (epoch >= config.max_epochs), ~carry.stopping.done)
+        if emit is not None:
+            jax.debug.callback(emit, model_index, carry.epoch, loss, metric, sign * stopping.best_score,
+                               stopping.best_epoch, stopping.done | (epoch >= config.max_epochs), ~carry.stopping.done)
         return _Carry(epoch, params, opt_state, stopping,
                       carry.train_loss.at[carry.epoch].set(loss), carry.valid_metric.at[carry.epoch].set(metric))
 
@@ -520,22 +521,24 @@ class Program:
         self.traces = 0
         self._listener: Callable[[EpochReport], None] | None = None
         self._model_at = np.zeros(0, int)  # a position in the dealt rows -> the caller's model index
-        self._fit_all = jax.jit(self._trace)
+        # Without a listener the program has no host callback, so JAX's persistent compilation cache
+        # keeps it (`backend.cache_compiled_programs`): later runs load it instead of compiling.
+        self._fit_all = {report: jax.jit(functools.partial(self._trace, report)) for report in (False, True)}
 
-    def _fit_rows(self, pool: Dataset, evaluation_sets, rows: Rows, first_index):
-        fit_one = functools.partial(_fit_one, self.config, self._emit, pool, evaluation_sets)
+    def _fit_rows(self, report: bool, pool: Dataset, evaluation_sets, rows: Rows, first_index):
+        fit_one = functools.partial(_fit_one, self.config, self._emit if report else None, pool, evaluation_sets)
         indices = first_index + jnp.arange(rows.size, dtype=jnp.int32)
         parallel = min(self.config.models_in_parallel or rows.size, rows.size)
         return jax.lax.map(fit_one, (indices, rows), batch_size=parallel if parallel > 1 else None)
 
-    def _trace(self, pool: Dataset, evaluation_sets, rows: Rows):
+    def _trace(self, report: bool, pool: Dataset, evaluation_sets, rows: Rows):
         self.traces += 1
         if len(self.devices) == 1:
-            return self._fit_rows(pool, evaluation_sets, rows, 0)
+            return self._fit_rows(report, pool, evaluation_sets, rows, 0)
         per_device = rows.size // len(self.devices)
 
         def shard(pool, evaluation_sets, rows):
-            return self._fit_rows(pool, evaluation_sets, rows, jax.lax.axis_index("models") * per_device)
+            return self._fit_rows(report, pool, evaluation_sets, rows, jax.lax.axis_index("models") * per_device)
 
         mesh = jax.sharding.Mesh(np.asarray(self.devices), ("models",))
         spec = jax.sharding.PartitionSpec
@@ -558,7 +561,8 @@ class Program:
             on_epoch: Callable[[EpochReport], None] | None = None) -> FitResult:
         """Trains every model to early stop on its sample of `pool`; see the module doc.
 
-        `on_epoch` receives an `EpochReport` after each epoch of each model, while the program runs.
+        `on_epoch` receives an `EpochReport` after each epoch of each model, while the program runs
+        (a program with such a host callback is compiled apart, and never cached across processes).
         """
         rows, positions = Rows.of(self.config.options, models_, samples).dealt(len(self.devices))
         rows = Rows(*(jnp.asarray(c) for c in rows))
@@ -566,7 +570,7 @@ class Program:
         pool = as_dataset(pool)
         evaluation_sets = {name: as_dataset(d) for name, d in (evaluation_sets or {}).items()}
         start = time.perf_counter()
-        compiled = self._fit_all.lower(pool, evaluation_sets, rows).compile()
+        compiled = self._fit_all[on_epoch is not None].lower(pool, evaluation_sets, rows).compile()
         compiled_at = time.perf_counter()
         self._listener = on_epoch
         self._model_at = np.full(rows.size, -1)

@@ -26,7 +26,7 @@ class Trainer:
     def __init__(self, config: Config):
         self.config = config
 
-    def train(self, units, on_epoch=None):
+    def train(self, units):
         out = []
         for unit in units:
             time.sleep(self.config.seconds)

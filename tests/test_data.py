@@ -160,3 +160,18 @@ def test_per_seed_splits_are_disjoint_deterministic_and_differ_by_seed(dataset, 
     assert not np.array_equal(draws[0]["train"], draws[1]["train"])
     fixed = study.StudyConfig(dataset=dataset, split="fixed", seed=7)
     assert fixed.split_seed(0) == fixed.split_seed(3) == 7
+
+
+def test_a_second_process_reads_the_array_cache_without_tensorflow_datasets(tmp_path, mnist_dir):
+    """Every study worker loads the datasets: from the .npz cache the first load leaves, in a
+    fraction of a second and without importing tensorflow-datasets."""
+    import subprocess
+    import sys
+
+    code = ("import sys, time; t = time.time(); from jaxact import data; data.train_pool('mnist'); "
+            "print(time.time() - t, 'tensorflow_datasets' in sys.modules)")
+    env = {**__import__("os").environ, "JAXACT_CACHE_DIR": str(tmp_path), "JAXACT_MNIST_DIR": str(mnist_dir)}
+    runs = [subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.split()
+            for _ in range(2)]
+    assert runs[0][1] == "True" and runs[1][1] == "False"  # the first went through tfds, the second did not
+    assert list((tmp_path / "arrays").glob("mnist-1.0.0-train.npz"))

@@ -241,3 +241,27 @@ def test_probes_measure_sparsity_and_the_output_sign():
     assert positive.shape == (3, 2, 2) and np.all((0 <= positive[..., 0]) & (positive[..., 0] <= 1))
     with pytest.raises(ValueError, match="unknown probe 'curvature'"):
         train.EngineConfig("regression", probes=("curvature",)).resolved()
+
+
+def test_a_second_process_loads_the_compiled_program_from_the_persistent_cache(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import numpy as np
+from jaxact import backend, tasks, train
+from jaxact.combinations import Combination
+backend.cache_compiled_programs()
+task = tasks.get_task("multiclass")
+pool = train.Dataset(np.zeros((64, 28, 28, 1), np.float32), task.targets(np.arange(64) % 10))
+config = train.EngineConfig("multiclass", max_epochs=1)
+fit = train.Program(config).fit([train.Model(Combination("multiclass", "softmax", "cce"), 0)], pool,
+                                [train.Sample(np.arange(32), np.arange(32, 64))])
+print(fit.compile_seconds)
+"""
+    env = {**os.environ, "JAXACT_CACHE_DIR": str(tmp_path)}
+    seconds = [float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                    check=True).stdout.split()[-1]) for _ in range(2)]
+    assert seconds[1] < seconds[0] / 3, seconds
+    assert list((tmp_path / "xla").glob("jit__trace-*"))

@@ -20,7 +20,7 @@ class ToyConfig(runner.RunConfig):
 class ToyTrainer:
     """'Trains' a unit in closed form: the value is a function of its point, the curve its powers."""
 
-    def train(self, units, on_epoch=None):
+    def train(self, units):
         return [runner.UnitRecord(unit=u, value=math.sin(u["x"]), best_valid=math.cos(u["x"]), best_epoch=1, epochs=3,
                                   diverged=False, train_loss=[3.0, 2.0, 1.0], valid_curve=[0.1, 0.3, 0.2],
                                   evaluations={"test": math.sin(u["x"])}, seconds=0.01, compile_seconds=0.0,

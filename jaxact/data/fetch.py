@@ -36,9 +36,14 @@ class MnistUnavailableError(RuntimeError):
     """No source could provide verified MNIST files."""
 
 
+def cache_root() -> pathlib.Path:
+    """jaxact's cache: $JAXACT_CACHE_DIR, default ~/.cache/jaxact."""
+    return pathlib.Path(os.environ.get("JAXACT_CACHE_DIR") or pathlib.Path.home() / ".cache" / "jaxact")
+
+
 def cache_dir() -> pathlib.Path:
-    root = os.environ.get("JAXACT_CACHE_DIR") or pathlib.Path.home() / ".cache" / "jaxact"
-    return pathlib.Path(root) / "mnist"
+    """Where the verified IDX files are kept."""
+    return cache_root() / "mnist"
 
 
 def mirrors() -> tuple[str, ...]:

@@ -5,6 +5,7 @@ import line in jaxact/data/__init__.py)."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Callable
 
 import numpy as np
@@ -20,6 +21,37 @@ class Dataset:
     load: Callable[[str], tuple[np.ndarray, np.ndarray]]
     sizes: dict[str, int]  # rows per split
     plans: dict[str, dict[str, int]]
+    version: str = "1.0.0"  # of what `load` returns: a new version is read from the source again
+
+
+def arrays(name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """`get(name).load(split)`, kept as an .npz in the cache directory after its first load: later
+    processes (every study worker) read it in ~30 ms instead of going through tfds (~5 s for
+    MNIST's 70,000 rows, plus importing tensorflow-datasets)."""
+    from jaxact.data import fetch
+
+    dataset = get(name)
+    path = fetch.cache_root() / "arrays" / f"{name}-{dataset.version}-{split}.npz"
+    if path.is_file():
+        try:
+            with np.load(path) as stored:
+                return _read_only(stored["images"]), _read_only(stored["digits"])
+        except (OSError, ValueError, KeyError):
+            pass  # damaged: read from the source again
+    images, digits = dataset.load(split)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial.npz")
+    try:
+        np.savez(partial, images=images, digits=digits)
+        os.replace(partial, path)
+    except OSError:  # a full or read-only cache: the arrays are still good
+        partial.unlink(missing_ok=True)
+    return images, digits
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
 
 
 DATASETS: dict[str, Dataset] = {}

@@ -54,7 +54,7 @@ def make_splits(
 ) -> dict[str, Split]:
     """The parts of `plan` plus "test" (the dataset's test images, or a prefix of `test_size`)."""
     rows = sample(plan, seed, sizes, dataset)
-    train_images, train_digits = registry.get(dataset).load("train")
+    train_images, train_digits = registry.arrays(dataset, "train")
     splits = {name: Split(scale(train_images[r]), train_digits[r], r) for name, r in rows.items()}
     splits["test"] = test_split(dataset, test_size)
     return splits
@@ -73,12 +73,12 @@ def sample(plan: str, seed: int, sizes: dict[str, int] | None = None, dataset: s
 def train_pool(dataset: str = "mnist") -> Split:
     """Every train row of `dataset`, scaled: the pool a program's models draw their samples from
     (`sample`'s rows index it)."""
-    images, digits = registry.get(dataset).load("train")
+    images, digits = registry.arrays(dataset, "train")
     return Split(scale(images), digits, np.arange(len(digits)))
 
 
 def test_split(dataset: str = "mnist", test_size: int | None = None) -> Split:
     """The dataset's test images, or their first `test_size`."""
-    images, digits = registry.get(dataset).load("test")
+    images, digits = registry.arrays(dataset, "test")
     rows = np.arange(test_size or len(digits))
     return Split(scale(images[rows]), digits[rows], rows)

@@ -15,7 +15,6 @@ import functools
 import os
 
 import numpy as np
-import tensorflow_datasets as tfds
 
 from jaxact.data.registry import Dataset, read_split, register
 
@@ -41,39 +40,49 @@ def _rows(split: str) -> np.ndarray:
     return np.sort(order[:TEST_ROWS] if split == "test" else order[TEST_ROWS:])
 
 
-class JaxactDigits(tfds.core.GeneratorBasedBuilder):
-    """scikit-learn's UCI digits resized to 28x28, with their row in `load_digits`."""
+BUILDER_VERSION = "1.0.0"
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "load_digits resized to 28x28 (bilinear), 597 test rows by a seeded permutation."}
 
-    def __init__(self, **kwargs):
-        super().__init__(file_format="array_record", **kwargs)
+@functools.lru_cache(maxsize=None)
+def builder_class():
+    """The tfds builder, defined on first use (see tfds_mnist.builder_class)."""
+    import tensorflow_datasets as tfds
 
-    def _info(self) -> tfds.core.DatasetInfo:
-        return self.dataset_info_from_configs(
-            features=tfds.features.FeaturesDict({
-                "image": tfds.features.Tensor(shape=(SIZE, SIZE, 1), dtype=np.uint8),
-                "label": tfds.features.ClassLabel(num_classes=10),
-                "index": tfds.features.Scalar(dtype=np.int64),
-            }),
-            supervised_keys=("image", "label"),
-        )
+    class JaxactDigits(tfds.core.GeneratorBasedBuilder):
+        """scikit-learn's UCI digits resized to 28x28, with their row in `load_digits`."""
 
-    def _split_generators(self, dl_manager):
-        del dl_manager  # shipped with scikit-learn: nothing to download
-        images, digits = _images_and_digits()
-        return {split: self._generate_examples(images, digits, split) for split in ("train", "test")}
+        VERSION = tfds.core.Version(BUILDER_VERSION)
+        RELEASE_NOTES = {"1.0.0": "load_digits resized to 28x28 (bilinear), 597 test rows by a seeded permutation."}
 
-    def _generate_examples(self, images, digits, split):
-        for row in _rows(split):
-            yield int(row), {"image": images[row], "label": int(digits[row]), "index": int(row)}
+        def __init__(self, **kwargs):
+            super().__init__(file_format="array_record", **kwargs)
+
+        def _info(self) -> tfds.core.DatasetInfo:
+            return self.dataset_info_from_configs(
+                features=tfds.features.FeaturesDict({
+                    "image": tfds.features.Tensor(shape=(SIZE, SIZE, 1), dtype=np.uint8),
+                    "label": tfds.features.ClassLabel(num_classes=10),
+                    "index": tfds.features.Scalar(dtype=np.int64),
+                }),
+                supervised_keys=("image", "label"),
+            )
+
+        def _split_generators(self, dl_manager):
+            del dl_manager  # shipped with scikit-learn: nothing to download
+            images, digits = _images_and_digits()
+            return {split: self._generate_examples(images, digits, split) for split in ("train", "test")}
+
+        def _generate_examples(self, images, digits, split):
+            for row in _rows(split):
+                yield int(row), {"image": images[row], "label": int(digits[row]), "index": int(row)}
+
+    return JaxactDigits
 
 
 @functools.lru_cache(maxsize=4)
 def load_split(split: str, data_dir: str | None = None):
     """(images (N, 28, 28, 1) uint8, digits (N,) int32) of `split`, in load_digits row order."""
-    builder = JaxactDigits(data_dir=data_dir or os.environ.get("TFDS_DATA_DIR") or None)
+    builder = builder_class()(data_dir=data_dir or os.environ.get("TFDS_DATA_DIR") or None)
     builder.download_and_prepare()
     images, labels, _ = read_split(builder, split)
     return images, labels
@@ -81,6 +90,6 @@ def load_split(split: str, data_dir: str | None = None):
 
 DIGITS = register(Dataset(
     name="digits", description="UCI optical digits from scikit-learn, 8x8 resized to 28x28",
-    load=lambda split: load_split(split), sizes={"train": 1_797 - TEST_ROWS, "test": TEST_ROWS},
+    load=lambda split: load_split(split), sizes={"train": 1_797 - TEST_ROWS, "test": TEST_ROWS}, version=BUILDER_VERSION,
     plans={"misuse": {"train": 480, "valid": 720}},
 ))

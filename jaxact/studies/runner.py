@@ -266,7 +266,7 @@ class Study:
         raise NotImplementedError
 
     def trainer(self, config: RunConfig):
-        """An object with `train(units, on_epoch) -> list[UnitRecord]`, kept for a worker's life."""
+        """An object with `train(units) -> list[UnitRecord]`, kept for a worker's life."""
         raise NotImplementedError
 
     def label(self, unit: dict) -> str:
@@ -281,11 +281,11 @@ class Study:
 
 
 def work(study: Study, config: RunConfig, on_unit: Callable[[UnitRecord, dict], None] | None = None,
-         on_epoch: Callable | None = None, invocation: Invocation | None = None) -> int:
+         invocation: Invocation | None = None) -> int:
     """One worker: claims units until none are left, trains them (or reuses a unit another study
     trained under the same identity, from `config.unit_cache`), stores their records. Returns how
     many it finished. `on_unit(record, counts)` after each (counts: the study's done / running /
-    waiting); `on_epoch(unit, report)` per epoch; the `invocation` is recorded after each batch."""
+    waiting); the `invocation` is recorded after each batch."""
     queue = study.open(config)
     source = study.source(config)
     trainer = study.trainer(config)
@@ -314,7 +314,7 @@ def work(study: Study, config: RunConfig, on_unit: Callable[[UnitRecord, dict], 
             continue
         start = time.perf_counter()
         with queue.heartbeat([c.trial for c, _ in to_train]):
-            records = trainer.train([c.unit for c, _ in to_train], on_epoch)
+            records = trainer.train([c.unit for c, _ in to_train])
         queue.add_seconds(time.perf_counter() - start, invocation)
         for (c, identity), record in zip(to_train, records):
             if identity is not None:
@@ -371,16 +371,16 @@ def machine_fault(error: BaseException) -> str | None:
 
 def _worker(index: int, study: Study, config: RunConfig, invocation: Invocation, done_before: int, total: int,
             sink: Callable[[str], None]) -> None:
-    """A worker process: a progress line per finished unit, per-epoch detail in out_dir/worker-<index>.log;
+    """A worker process: a progress line per finished unit, its per-epoch detail in out_dir/worker-<index>.log;
     a fault of the machine becomes `workers.Fault` (one line to the command)."""
     quiet_logs()
+    backend.cache_compiled_programs()
     log = _Log(config.resolved_out_dir(study.name) / f"worker-{index}.log")
 
-    def on_epoch(unit, r):
-        log.write(f"{study.label(unit)} epoch {r.epoch + 1}: loss {r.train_loss:.5f} valid {r.valid_metric:.5f} "
-                  f"best {r.best_metric:.5f} @ {r.best_epoch + 1}{' (stopped)' if r.done else ''}\n")
-
     def on_unit(record, counts):
+        for epoch, (loss, metric) in enumerate(zip(record.train_loss, record.valid_curve)):
+            log.write(f"{study.label(record.unit)} epoch {epoch + 1}: loss {loss:.5f} valid {metric:.5f}"
+                      f"{' (best)' if epoch == record.best_epoch else ''}\n")
         elapsed = time.time() - invocation.started
         done = counts["done"]
         shown_total = max(total, done + counts["running"] + counts["waiting"])
@@ -389,7 +389,7 @@ def _worker(index: int, study: Study, config: RunConfig, invocation: Invocation,
              f"worker {index} | elapsed {minutes(elapsed)}, {eta(elapsed, done - done_before, shown_total - done)}")
 
     try:
-        work(study, config, on_unit, on_epoch, invocation)
+        work(study, config, on_unit, invocation)
     except Exception as error:
         if (line := machine_fault(error)) is None:
             raise

@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import time
-from typing import Callable
 
 import optuna
 
@@ -134,12 +133,11 @@ class Trainer:
                                 "test": train.Dataset(test.images, task.targets(test.digits))}
         self.program = train.Program(engine_config(config))
 
-    def train(self, units: list[dict], on_epoch: Callable | None = None) -> list[runner.UnitRecord]:
+    def train(self, units: list[dict]) -> list[runner.UnitRecord]:
         models = [train.Model(self.config.combination(), u["seed"], u["conv_activation"], u["fc_activation"],
                               u["learning_rate"]) for u in units]
-        report = (lambda r: on_epoch(units[r.model], r)) if on_epoch else None
         start = time.perf_counter()
-        fit = self.program.fit(models, self.pool, [self.sample] * len(units), self.evaluation_sets, report)
+        fit = self.program.fit(models, self.pool, [self.sample] * len(units), self.evaluation_sets)
         return runner.records_of(fit, units, lambda i: fit.evaluations["hpo_valid"][i], time.perf_counter() - start)
 
 

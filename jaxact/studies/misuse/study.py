@@ -115,7 +115,7 @@ class Trainer:
         return {"valid": task.constant_baseline(train_digits, self._pool.digits[rows["valid"]]),
                 "test": task.constant_baseline(train_digits, self._test.digits)}
 
-    def train(self, units: list[dict], on_epoch: Callable | None = None) -> list[runner.UnitRecord]:
+    def train(self, units: list[dict]) -> list[runner.UnitRecord]:
         """Records of `units`, in order; units of one task share one program (any seeds and samples)."""
         records: dict[int, runner.UnitRecord] = {}
         by_task: dict[str, list[int]] = {}
@@ -127,10 +127,9 @@ class Trainer:
             samples = [train.Sample(self.sample(u["seed"])["train"], self.sample(u["seed"])["valid"]) for u in batch]
             pool = train.Dataset(self._pool.images, task.targets(self._pool.digits))
             test = train.Dataset(self._test.images, task.targets(self._test.digits))
-            report = (lambda r: on_epoch(batch[r.model], r)) if on_epoch else None
             start = time.perf_counter()
             fit = self.program(task_name).fit([train.Model(combination_of(u), u["seed"]) for u in batch], pool, samples,
-                                              {"test": test}, report)
+                                              {"test": test})
             seconds = time.perf_counter() - start
             for i, record in zip(members, runner.records_of(
                     fit, batch, lambda j: fit.evaluations["test"][j], seconds,
