@@ -209,21 +209,23 @@ SPECS: dict[str, Spec] = {s.name: s for s in [
                   "CrossEntropyLoss", "nn.CrossEntropyLoss")),
     Spec("cross_entropy", cross_entropy, "logits", "softmax", logits_form_of="cce"),
 ]}
-REGISTRY = {name: s.fn for name, s in SPECS.items()}  # registry name -> per-example loss function
-_ALIASES = {alias: s.name for s in SPECS.values() for alias in s.aliases}
-NAMES = tuple(SPECS) + tuple(_ALIASES)  # every name `spec` accepts
+NAMES = tuple(SPECS) + tuple(alias for s in SPECS.values() for alias in s.aliases)  # every name `spec` accepts
 
 
 def spec(name: str) -> Spec:
-    """The spec of a registry name, or of an optax / PyTorch name of the same loss."""
-    name = _ALIASES.get(name, name)
+    """The spec of a registry name, or of an optax / PyTorch name of the same loss.
+
+    Read from `SPECS` on every call, so a loss added there (a user's, or a test's) is known everywhere."""
     if name not in SPECS:
-        raise ValueError(f"unknown loss {name!r}; valid losses: {', '.join(NAMES)}")
+        name = next((s.name for s in SPECS.values() if name in s.aliases), name)
+    if name not in SPECS:
+        valid = tuple(SPECS) + tuple(alias for s in SPECS.values() for alias in s.aliases)
+        raise ValueError(f"unknown loss {name!r}; valid losses: {', '.join(valid)}")
     return SPECS[name]
 
 
 def get(name: str):
     """The per-example loss function of a registry name."""
-    if name not in REGISTRY:
-        raise ValueError(f"unknown loss {name!r}; valid losses: {', '.join(REGISTRY)}")
-    return REGISTRY[name]
+    if name not in SPECS:
+        raise ValueError(f"unknown loss {name!r}; valid losses: {', '.join(SPECS)}")
+    return SPECS[name].fn

@@ -268,3 +268,33 @@ print(fit.compile_seconds)
                                     check=True).stdout.split()[-1]) for _ in range(2)]
     assert seconds[1] < seconds[0] / 3, seconds
     assert list((tmp_path / "xla").glob("jit__trace-*"))
+
+
+def test_a_toy_loss_added_as_one_spec_is_known_to_combinations_the_engine_and_advise(monkeypatch):
+    """README "Extending jaxact": a loss is one `losses.Spec`. A Huber loss registered that way (and
+    its optax alias) is a Combination's loss, trains in the compiled engine, and is reasoned about
+    from its spec alone (it expects values, so it squashes nothing twice and needs no correction)."""
+    from jaxact import losses
+
+    def huber(predictions, targets, delta=1.0):
+        error = jnp.abs(predictions - targets)
+        return jnp.mean(jnp.where(error < delta, 0.5 * error**2, delta * (error - 0.5 * delta)), axis=-1)
+
+    monkeypatch.setitem(losses.SPECS, "huber", losses.Spec("huber", huber, "values", aliases=("huber_loss",)))
+    head = Combination("regression", "identity", "huber_loss")  # the optax spelling reaches the registry name
+    assert (head.loss, head.squashes_twice, head.corrected()) == ("huber", False, None)
+
+    # Labels a linear read-out of the images can fit: the mean brightness of each image's own digit.
+    rng = np.random.default_rng(0)
+    digits = rng.integers(0, 10, 300)
+    images = (rng.uniform(0, 0.2, (300, 28, 28, 1)) + digits[:, None, None, None] / 10).astype(np.float32)
+    task = tasks.get_task("regression")
+    pool = train.Dataset(images, task.targets(digits))
+    model = [train.Model(head, 0)]
+    config = train.EngineConfig("regression", train.Options.covering(model), max_epochs=4, patience=10)
+    fit = train.Program(config).fit(model, pool, [train.Sample(np.arange(200), np.arange(200, 300))])
+    loss = fit.train_loss[0][: int(fit.epochs[0])]
+    assert np.all(np.isfinite(loss)) and loss[-1] < 0.5 * loss[0], loss
+    assert fit.valid_metric[0][int(fit.epochs[0]) - 1] < 0.5 * np.var(digits)  # valid MSE far below the mean's
+    with pytest.raises(ValueError, match="unknown loss 'hinge'"):
+        Combination("regression", "identity", "hinge")

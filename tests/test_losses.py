@@ -124,7 +124,7 @@ def test_mean_reduction_and_registry():
     _, p, y, _ = _inputs()
     jp, jy = _f32(p, y)
     assert float(L.mean_reduced(L.bce)(jp, jy)) == pytest.approx(float(jnp.mean(L.bce(jp, jy))))
-    assert set(L.REGISTRY) == {"mse", "mae", "bce", "bce_with_logits", "cce", "cross_entropy"}
+    assert set(L.SPECS) == {"mse", "mae", "bce", "bce_with_logits", "cce", "cross_entropy"}
     with pytest.raises(ValueError, match="unknown loss 'hinge'; valid losses: mse"):
         L.get("hinge")
 
