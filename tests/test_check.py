@@ -297,4 +297,8 @@ def test_classify_targets():
     assert checker.classify_targets(np.array([[1, 1, 0, 0], [0, 1, 0, 0]], np.float32)).kind == "multilabel"
     assert checker.classify_targets(BINARY).kind == "binary"
     assert checker.classify_targets(COUNTS).kind == "regression"
-    assert checker.classify_targets(optax.smooth_labels(ONE_HOT, 0.1)).kind == "soft"
+    assert checker.classify_targets(optax.smooth_labels(ONE_HOT, 0.1)).kind == "exclusive"  # still one class per row
+    assert checker.classify_targets(optax.smooth_labels(MULTI_HOT, 0.1)).kind == "multilabel"
+    assert checker.classify_targets(np.array([[0.7, 0.2, 0.1], [0.3, 0.3, 0.4]])).kind == "soft"
+    assert checker.classify_targets(np.array([0, 2, 1, 2, 0])).kind == "indices"
+    assert checker.classify_targets(np.array([[[1, 0, 0], [0, 0, 0]], [[0, 0, 1], [0, 1, 0]]])).kind == "exclusive"
