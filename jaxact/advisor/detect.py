@@ -122,6 +122,8 @@ def _meets(observation: Observation) -> list[Hit]:
         return hit("sigmoid-exclusive-classes", f"{kind.detail}, the targets of one sigmoid output")
     if softmax and kind.kind == "exclusive" and observation.op == "sub" and len(output.history) == 1:
         return hit("probability-loss-mismatch", f"MSE on softmax outputs, {kind.detail}")
+    if output.tag == "logits" and kind.kind == "exclusive" and observation.op == "sub":
+        return hit("regression-loss-on-classes", f"MSE on unactivated outputs, {kind.detail}")
     if kind.kind != "regression" or observation.op != "sub":
         return []
     hits = []

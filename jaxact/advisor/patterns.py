@@ -27,6 +27,7 @@ SOFTMAX_FAMILY = ("softmax", "log_softmax", "log_of_softmax")
 SIGMOID_FAMILY = ("sigmoid", "log_sigmoid", "log_of_sigmoid")
 OUTPUT_TAGS = SOFTMAX_FAMILY + SIGMOID_FAMILY + ("relu", "logits")
 UNBOUNDED = ("logits", "relu")
+_OFFSET_KEEPS = PROBABILITY + UNBOUNDED + SOFTMAX_FAMILY + ("one_minus", "normalized")
 _EPSILON = 1e-3  # adding a constant this small (p + eps before a log) keeps what p is
 
 
@@ -207,7 +208,7 @@ class Recognizer:
         if name in ("add", "sub"):
             for tagged, other in ((a, b), (b, a)):
                 offset = _scalar(other)
-                if tagged.tag in PROBABILITY + UNBOUNDED + SOFTMAX_FAMILY and offset is not None and 0 < abs(offset) <= _EPSILON:
+                if tagged.tag in _OFFSET_KEEPS and offset is not None and 0 < abs(offset) <= _EPSILON:
                     return dataclasses.replace(tagged, value=None, clipped=True)  # p + eps before a log
         if name == "sub":
             if b.tag == "max_of" and b.source is not None:

@@ -169,7 +169,7 @@ def _scan_counts(params, n_inputs: int) -> tuple[int, int]:
     layout `ft_in` = (consts, carry, xs) in newer."""
     if "num_consts" in params:
         return params["num_consts"], params["num_carry"]
-    consts, carry, _ = params["ft_in"]
+    consts, carry, _ = (list(part) for part in params["ft_in"].update(list(range(n_inputs))).unpack())
     return len(consts), len(carry)
 
 
