@@ -26,7 +26,7 @@ import jax
 import numpy as np
 
 from jaxact.advisor import rules
-from jaxact.advisor.patterns import UNKNOWN, Fact
+from jaxact.advisor.patterns import Fact
 from jaxact.advisor.rules import Finding
 from jaxact.advisor.targets import Targets, classify_targets
 from jaxact.advisor.walk import Walker, concrete_array
@@ -75,7 +75,7 @@ def check(fn: Callable, *args, results=None, **kwargs) -> list[Finding]:
     in_facts = []
     for array in arrays:
         value = concrete_array(array)
-        in_facts.append(Fact(value=value) if value is not None else UNKNOWN)
+        in_facts.append(Fact(value=value, data=True))
     walker = Walker()
     walker.sub_jaxpr(closed, in_facts)
     documents = rules.load_documents(results)

@@ -106,7 +106,7 @@ def _log(observation: Observation) -> list[Hit]:
 def _meets(observation: Observation) -> list[Hit]:
     output, targets = observation.operand, observation.targets
     output_shape, target_shape = observation.shapes
-    if targets.value.size < 2 or not _aligned(output_shape, target_shape):
+    if not targets.data or targets.value.size < 2 or not _aligned(output_shape, target_shape):
         return []
     if not np.any(targets.value):  # all zeros: an optimizer's state or a mask, not a batch's targets
         return []

@@ -46,6 +46,8 @@ class Fact:
       (e.g. ("softmax", "sigmoid") for sigmoid BCE on softmax outputs).
     clipped: clipped or offset by an epsilon (a log of it cannot be -inf).
     constant: computed only from stop_gradient'ed values and literals: not the model's output.
+    data: computed from the arguments or closed-over arrays (a batch's targets can be), not only
+      from literals (a causal mask built with tril(ones) is no target).
     """
 
     tag: str | None = None
@@ -56,6 +58,7 @@ class Fact:
     history: tuple[str, ...] = ()
     clipped: bool = False
     constant: bool = False
+    data: bool = False
 
 
 UNKNOWN = Fact()

@@ -96,7 +96,7 @@ class Walker:
             return env.get(v, UNKNOWN)
 
         for var, value in zip(jaxpr.constvars, consts):
-            env[var] = Fact(value=np.asarray(value)) if concrete_array(value) is not None else UNKNOWN
+            env[var] = Fact(value=concrete_array(value), data=True)
         for var, fact in zip(jaxpr.invars, in_facts):
             env[var] = fact
         try:
@@ -132,7 +132,8 @@ class Walker:
         else:
             computed = values.evaluate(eqn, [f.value for f in facts])
             tags = self.recognizer.apply(eqn, facts)
-            outs = [dataclasses.replace(tags[i] if i < len(tags) else UNKNOWN, value=computed[i])
+            data = any(f.data for f in facts)
+            outs = [dataclasses.replace(tags[i] if i < len(tags) else UNKNOWN, value=computed[i], data=data)
                     for i in range(len(eqn.outvars))]
         constant = bool(facts) and all(f.constant for f in facts)
         outs = list(outs) + [UNKNOWN] * (len(eqn.outvars) - len(outs))
