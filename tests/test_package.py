@@ -102,3 +102,13 @@ def test_readme_example_runs_and_finds_both_mistakes():
     assert "error [softmax-multilabel] at check_train_step.py:43" in done.stdout
     readme = (ROOT / "README.md").read_text()
     assert "warning [double-softmax] at check_train_step.py:25" in readme
+
+
+def test_readme_equinox_example_runs():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "check_equinox_step.py")], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    line = "warning [sigmoid-into-softmax-loss] at check_equinox_step.py:38 (train_step.<locals>.loss_fn)"
+    assert done.stdout.strip() == line
+    assert line in (ROOT / "README.md").read_text()
