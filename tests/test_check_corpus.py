@@ -28,7 +28,6 @@ import pytest
 
 import jaxact
 from jaxact import losses
-from jaxact.advisor import rules
 
 from check_corpus_models import (IDENTITY, STYLES, keras_binary_crossentropy, keras_categorical_crossentropy,
                                  keras_mean_absolute_error, keras_mean_squared_error,
@@ -369,6 +368,30 @@ def jaxact_bce_on_logits():
     return (lambda p, x, y: jax.grad(lambda q: losses.bce(plain_predict(q, x), y).mean())(p)), (params, features(), multi_hot(4))
 
 
+def channels_first_step(loss_fn, final_axis1):
+    """A segmentation head in NCHW layout: per-pixel class scores on axis 1 (PyTorch's layout)."""
+    kernel = jax.random.normal(jax.random.key(0), (4, 3)) * 0.3
+
+    def train_step(kernel, images, y):
+        def loss(k):
+            scores = jnp.einsum("bchw,ck->bkhw", images, k)
+            return loss_fn(final_axis1(scores), y)
+
+        return jax.grad(loss)(kernel)
+
+    pixels = np.arange(2 * 5 * 5) % 3
+    targets = np.moveaxis(np.eye(3, dtype=np.float32)[pixels.reshape(2, 5, 5)], -1, 1)  # one-hot on axis 1
+    return train_step, (kernel, jnp.asarray(RNG.normal(size=(2, 4, 5, 5)), jnp.float32), targets)
+
+
+def axis1_ce(p, y):
+    return -jnp.mean(jnp.sum(y * jnp.log(p), axis=1))
+
+
+def axis1_log_softmax_ce(z, y):
+    return -jnp.mean(jnp.sum(y * jax.nn.log_softmax(z, axis=1), axis=1))
+
+
 HAND = {
     "eqx logits -> integer-label CE": Case("eqx", int_ce, 10, IDENTITY, np.arange(BATCH) % 10),
     "eqx softmax -> integer-label CE": Case("eqx", int_ce, 10, S, np.arange(BATCH) % 10, "double-softmax"),
@@ -419,6 +442,10 @@ HAND = {
         "trainstate", sigmoid_bce, 1, IDENTITY, (np.arange(BATCH) % 5).astype(np.float32)[:, None], "sigmoid-exclusive-classes"),
     "0/1 labels -> sigmoid BCE on one logit": Case("trainstate", sigmoid_bce, 1, IDENTITY, binary_column()),
     "jaxact.losses.bce (custom_vjp) on logits": Custom(jaxact_bce_on_logits, "log-of-unbounded"),
+    "NCHW logits -> log_softmax(axis=1) CE on one-hot pixels": Custom(lambda: channels_first_step(axis1_log_softmax_ce, IDENTITY)),
+    "NCHW sigmoid -> BCE on one-hot pixels of 3 classes": Custom(
+        lambda: channels_first_step(lambda p, y: keras_binary_crossentropy(jnp.moveaxis(p, 1, -1), jnp.moveaxis(y, 1, -1)), G),
+        "sigmoid-exclusive-classes"),
 }
 
 CORPUS = {**{f"real: {k}": v for k, v in REAL.items()}, **{f"hand: {k}": v for k, v in HAND.items()}}

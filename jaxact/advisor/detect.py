@@ -71,6 +71,14 @@ def _aligned(output_shape: tuple, target_shape: tuple) -> bool:
     return output_shape[-1] == 1 and (output_shape[:-1] == target_shape or output_shape == target_shape + (1,))
 
 
+def _class_axis_last(value: np.ndarray, output: Fact, output_shape: tuple, target_shape: tuple) -> np.ndarray:
+    """Targets with the class axis last: the axis a softmax of the output ran over (channels-first
+    outputs, softmax(axis=1)), else the last one."""
+    if len(output.axis) == 1 and output_shape == target_shape and 0 <= output.axis[0] < len(output_shape):
+        return np.moveaxis(value, output.axis[0], -1)
+    return value
+
+
 def _squashing(observation: Observation) -> list[Hit]:
     x = observation.operand
     if observation.kind == "sigmoid":
@@ -110,7 +118,7 @@ def _meets(observation: Observation) -> list[Hit]:
         return []
     if not np.any(targets.value):  # all zeros: an optimizer's state or a mask, not a batch's targets
         return []
-    kind = classify_targets(targets.value)
+    kind = classify_targets(_class_axis_last(targets.value, output, output_shape, target_shape))
     measured = _measured(output, kind, observation.op)
     hit = lambda rule, detail=kind.detail: [Hit(rule, detail, measured)]  # noqa: E731
     softmax, sigmoid = output.tag in SOFTMAX_FAMILY, output.tag in SIGMOID_FAMILY
