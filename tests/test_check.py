@@ -302,3 +302,6 @@ def test_classify_targets():
     assert checker.classify_targets(np.array([[0.7, 0.2, 0.1], [0.3, 0.3, 0.4]])).kind == "soft"
     assert checker.classify_targets(np.array([0, 2, 1, 2, 0])).kind == "indices"
     assert checker.classify_targets(np.array([[[1, 0, 0], [0, 0, 0]], [[0, 0, 1], [0, 1, 0]]])).kind == "exclusive"
+    padded = np.eye(5)[[0, 3, 4, 1, 2, 0]]
+    padded[-2:] = 0  # padding tokens: rows of zeros, smoothed to rows of 0.1 / 5
+    assert checker.classify_targets(optax.smooth_labels(padded, 0.1)).kind == "exclusive"

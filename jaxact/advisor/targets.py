@@ -67,9 +67,12 @@ def classify_targets(value) -> Targets:
     smoothed = levels is not None and levels != (0.0, 1.0)
     if levels is not None:
         positives = (rows == levels[1]).sum(1)
-        labelled = positives[positives > 0] if levels == (0.0, 1.0) else positives
-        # Padding (masked tokens or pixels) gives rows of zeros; the labelled rows decide.
-        if len(labelled) and np.all(labelled == 1) and len(labelled) * 2 >= len(positives) and (sums_to_one or not smoothed):
+        # Padding (masked tokens or pixels) gives rows without a positive (zeros, or all the low level
+        # once smoothed); the labelled rows decide, and must be at least half of them.
+        labelled = positives[positives > 0]
+        labelled_sum_to_one = np.allclose(rows[positives > 0].sum(1), 1.0, atol=1e-4)
+        if (len(labelled) and np.all(labelled == 1) and len(labelled) * 2 >= len(positives)
+                and (labelled_sum_to_one or not smoothed)):
             how = "label-smoothed one-hot" if smoothed else "one-hot"
             padding = f", {len(positives) - len(labelled)} rows of zeros" if len(labelled) < len(positives) else ""
             return Targets("exclusive", classes, f"{how} rows of {classes} classes{padding}")

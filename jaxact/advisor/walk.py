@@ -157,7 +157,11 @@ class Walker:
             self.sub_jaxpr(params["cond_jaxpr"], facts[:cond_consts] + carry)
             outs = self.sub_jaxpr(params["body_jaxpr"], facts[cond_consts:cond_consts + body_consts] + carry)
             return [dataclasses.replace(o, value=None) for o in outs]
-        num_consts, num_carry = _scan_counts(params, len(facts))
+        try:
+            num_consts, num_carry = _scan_counts(params, len(facts))
+        except (KeyError, ValueError, TypeError, AttributeError):  # a layout this JAX spells otherwise: no values
+            outs = self.sub_jaxpr(params["jaxpr"], [dataclasses.replace(f, value=None) for f in facts])
+            return [dataclasses.replace(o, value=None) for o in outs]
         reverse = params.get("reverse", False)
         first = [dataclasses.replace(f, value=(f.value[-1 if reverse else 0] if f.value is not None and f.value.ndim else None))
                  for f in facts[num_consts + num_carry:]]
