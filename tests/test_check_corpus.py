@@ -8,7 +8,8 @@ warnings a case lists); no case may crash.
 Real bug reports: each case names its source. "DeepLocalize" is the Stack Overflow benchmark of
 Wardat et al., ICSE 2021 (github.com/Wardat-ISU/DeepLocalize, Benchmark/StackOverflow/<id>, buggy
 and correct code); "DeepFD" the benchmark of Cao et al., ICSE 2022 (github.com/ArabelaTso/DeepFD,
-Benchmark/Subjects/<id>, origin.py and repair.py). Three posts were found by search and are not
+Benchmark/Subjects/<id>, origin.py and repair.py); "defects4ml" the benchmark of Morovati et al.,
+EMSE 2023 (github.com/mohmehmo/defects4ml, bugs/<n>, buggy and fixed). Three posts were found by search and are not
 known to be in a benchmark; they say so. Keras models are translated layer for layer into the
 style named in the case, Keras' losses into check_corpus_models' keras_* functions.
 """
@@ -94,6 +95,7 @@ class Custom:
 
 
 DL = "DeepLocalize, Stack Overflow question {}: https://stackoverflow.com/questions/{}"
+D4ML = "defects4ml bug {:03d} (github.com/mohmehmo/defects4ml), Stack Overflow question {}: https://stackoverflow.com/questions/{}"
 TOKENS, VOCAB = 6, 12
 
 # --- real bug reports and their accepted fixes ----------------------------------------------------
@@ -201,6 +203,17 @@ REAL = {
         "trainstate", keras_sparse_categorical_crossentropy, 2, G, (np.arange(BATCH * TOKENS) % 2).reshape(BATCH, TOKENS),
         allowed=("sigmoid-into-softmax-loss",),
         source="DeepFD, Stack Overflow question 59282996: https://stackoverflow.com/questions/59282996", tokens=TOKENS),
+    # defects4ml bug 086: y = np.eye(6000, 1) (one 0/1 column), Dense(1) + softmax + binary_crossentropy; fix: sigmoid.
+    "SO45378493 Dense(1) + softmax + BCE": Case(
+        "nnx", keras_binary_crossentropy, 1, S, np.eye(BATCH, 1, dtype=np.float32), "softmax-single-output", source=D4ML.format(86, 45378493, 45378493)),
+    "SO45378493 fixed: sigmoid": Case(
+        "nnx", keras_binary_crossentropy, 1, G, np.eye(BATCH, 1, dtype=np.float32), source=D4ML.format(86, 45378493, 45378493)),
+    # defects4ml bug 092: y = randint(0, 1) (all zeros), Dense(1) + softmax + binary_crossentropy; fix: sigmoid.
+    "SO58844149 Dense(1) + softmax + BCE, all-zero labels": Case(
+        "trainstate", keras_binary_crossentropy, 1, S, np.zeros((BATCH, 1), np.float32), "softmax-single-output",
+        source=D4ML.format(92, 58844149, 58844149)),
+    "SO58844149 fixed: sigmoid": Case(
+        "trainstate", keras_binary_crossentropy, 1, G, np.zeros((BATCH, 1), np.float32), source=D4ML.format(92, 58844149, 58844149)),
     # 19 one-hot classes, Dense(19, sigmoid) + binary_crossentropy; accepted answer: softmax + categorical_crossentropy.
     "SO45799474 sigmoid + BCE on 19 one-hot classes": Case(
         "nnx", keras_binary_crossentropy, 19, G, one_hot(19, 19), "sigmoid-exclusive-classes",
