@@ -397,6 +397,24 @@ def channels_first_step(loss_fn, final_axis1):
     return train_step, (kernel, jnp.asarray(RNG.normal(size=(2, 4, 5, 5)), jnp.float32), targets)
 
 
+def attention_step():
+    """A self-attention classifier that re-applies the padding mask (from the tokens) to the attention
+    weights after their softmax: the mask is no target."""
+    params = {"embed": jax.random.normal(jax.random.key(0), (VOCAB, 8)) * 0.3, "out": plain_params(VOCAB)}
+
+    def train_step(params, tokens, labels):
+        def loss(p):
+            x = p["embed"][jnp.maximum(tokens, 0)]  # padding tokens are -1
+            weights = jax.nn.softmax(x @ jnp.swapaxes(x, 1, 2) / jnp.sqrt(8.0), axis=-1)
+            weights = weights * jnp.broadcast_to((tokens >= 0)[:, None, :], weights.shape)
+            return masked_token_ce(plain_predict(p["out"], weights @ x), labels)
+
+        return jax.grad(loss)(params)
+
+    labels = token_labels()
+    return train_step, (params, labels, labels)
+
+
 def axis1_ce(p, y):
     return -jnp.mean(jnp.sum(y * jnp.log(p), axis=1))
 
@@ -455,6 +473,7 @@ HAND = {
         "trainstate", sigmoid_bce, 1, IDENTITY, (np.arange(BATCH) % 5).astype(np.float32)[:, None], "sigmoid-exclusive-classes"),
     "0/1 labels -> sigmoid BCE on one logit": Case("trainstate", sigmoid_bce, 1, IDENTITY, binary_column()),
     "jaxact.losses.bce (custom_vjp) on logits": Custom(jaxact_bce_on_logits, "log-of-unbounded"),
+    "attention weights re-masked after softmax, logits -> masked CE": Custom(attention_step),
     "NCHW logits -> log_softmax(axis=1) CE on one-hot pixels": Custom(lambda: channels_first_step(axis1_log_softmax_ce, IDENTITY)),
     "NCHW sigmoid -> BCE on one-hot pixels of 3 classes": Custom(
         lambda: channels_first_step(lambda p, y: keras_binary_crossentropy(jnp.moveaxis(p, 1, -1), jnp.moveaxis(y, 1, -1)), G),

@@ -71,6 +71,15 @@ def _aligned(output_shape: tuple, target_shape: tuple) -> bool:
     return output_shape[-1] == 1 and (output_shape[:-1] == target_shape or output_shape == target_shape + (1,))
 
 
+def _repeated_along_a_batch_axis(value: np.ndarray) -> bool:
+    """Rank >= 3 values equal along a non-class axis: a broadcast (an attention padding mask
+    (B, 1, 1, T) spread over heads and queries), not rows of labels."""
+    if value.ndim < 3:
+        return False
+    return any(value.shape[a] > 1 and np.array_equal(value, np.broadcast_to(np.take(value, [0], axis=a), value.shape))
+               for a in range(value.ndim - 1))
+
+
 def _class_axis_last(value: np.ndarray, output: Fact, output_shape: tuple, target_shape: tuple) -> np.ndarray:
     """Targets with the class axis last: the axis a softmax of the output ran over (channels-first
     outputs, softmax(axis=1)), else the last one."""
@@ -117,6 +126,8 @@ def _meets(observation: Observation) -> list[Hit]:
     if not targets.data or targets.value.size < 2 or not _aligned(output_shape, target_shape):
         return []
     if not np.any(targets.value):  # all zeros: an optimizer's state or a mask, not a batch's targets
+        return []
+    if _repeated_along_a_batch_axis(targets.value):  # a padding mask broadcast over heads and queries
         return []
     kind = classify_targets(_class_axis_last(targets.value, output, output_shape, target_shape))
     measured = _measured(output, kind, observation.op)
