@@ -155,7 +155,7 @@ REAL = {
         "relu-regression-output", source=DL.format(48251943, 48251943), inputs=2),
     "SO48251943 fixed: tanh output": Case(
         "trainstate", keras_mean_squared_error, 1, jnp.tanh, RNG.normal(0.5, 0.8, size=(BATCH, 1)).astype(np.float32),
-        source=DL.format(48251943, 48251943), inputs=2),
+        allowed=("bounded-regression-output",), source=DL.format(48251943, 48251943), inputs=2),
     # MNIST 784-30-10 without output activation, MSE on one-hot; fix: softmax + categorical_crossentropy.
     "SO48385830 linear outputs + MSE on one-hot digits": Case(
         "nnx", keras_mean_squared_error, 10, IDENTITY, one_hot(10), "regression-loss-on-classes", source=DL.format(48385830, 48385830)),
@@ -469,6 +469,9 @@ HAND = {
     "log_softmax of log(sigmoid(z))": Case("eqx", log_softmax_of_log_sigmoid, 10, IDENTITY, one_hot(10), "sigmoid-into-softmax-loss"),
     "BCE on clipped logits": Case("plain", bce_on_clipped, 4, IDENTITY, multi_hot(4), "log-of-unbounded"),
     "Keras categorical CE on logits (renormalized)": Case("nnx", keras_categorical_crossentropy, 10, IDENTITY, one_hot(10), "log-of-unbounded"),
+    "tanh outputs + BCE on multi-hot": Case("nnx", keras_binary_crossentropy, 4, jnp.tanh, multi_hot(4), "log-of-unbounded"),
+    "tanh output on unscaled regression": Case(
+        "plain", squared, 1, jnp.tanh, (np.arange(BATCH) % 7 + 1).astype(np.float32)[:, None], "bounded-regression-output"),
     "class indices 0..4 -> sigmoid BCE on one logit": Case(
         "trainstate", sigmoid_bce, 1, IDENTITY, (np.arange(BATCH) % 5).astype(np.float32)[:, None], "sigmoid-exclusive-classes"),
     "0/1 labels -> sigmoid BCE on one logit": Case("trainstate", sigmoid_bce, 1, IDENTITY, binary_column()),

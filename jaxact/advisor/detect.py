@@ -13,7 +13,7 @@ import dataclasses
 
 import numpy as np
 
-from jaxact.advisor.patterns import SIGMOID_FAMILY, SOFTMAX_FAMILY, UNBOUNDED, Fact, Observation
+from jaxact.advisor.patterns import NOT_PROBABILITY, SIGMOID_FAMILY, SOFTMAX_FAMILY, Fact, Observation
 from jaxact.advisor.targets import Targets, classify_targets, target_scale_problem
 from jaxact.combinations import Combination
 
@@ -112,7 +112,7 @@ def _log(observation: Observation) -> list[Hit]:
     x = observation.operand
     if x.tag == "softmax" and not x.clipped:
         return [Hit("log-of-softmax")]
-    if x.tag in UNBOUNDED or (x.tag == "normalized" and x.source is not None and x.source.tag in UNBOUNDED):
+    if x.tag in NOT_PROBABILITY or (x.tag == "normalized" and x.source is not None and x.source.tag in NOT_PROBABILITY):
         what = x.tag if x.tag != "normalized" else f"{x.source.tag} output divided by its sum"
         return [Hit("log-of-unbounded", f"log of a {what}{', clipped' if x.clipped else ''}")]
     if x.tag == "one_minus" and x.source is not None and x.source.tag == "softmax":
@@ -150,6 +150,9 @@ def _meets(observation: Observation) -> list[Hit]:
         hits += hit("sigmoid-regression-output")
     elif output.tag == "relu":
         hits += hit("relu-regression-output")
+    elif output.tag == "tanh" and np.abs(targets.value).max() > 1:
+        hits += hit("bounded-regression-output", f"a tanh output in (-1, 1), {kind.detail}, up to "
+                                                 f"{np.abs(targets.value).max():.2f} in size")
     if output.tag in ("logits", "relu", "sigmoid") and (problem := target_scale_problem(targets.value)):
         hits += hit("unscaled-regression-targets", problem)
     return hits

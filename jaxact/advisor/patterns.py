@@ -25,9 +25,10 @@ import numpy as np
 PROBABILITY = ("softmax", "sigmoid")
 SOFTMAX_FAMILY = ("softmax", "log_softmax", "log_of_softmax")
 SIGMOID_FAMILY = ("sigmoid", "log_sigmoid", "log_of_sigmoid")
-OUTPUT_TAGS = SOFTMAX_FAMILY + SIGMOID_FAMILY + ("relu", "logits")
+OUTPUT_TAGS = SOFTMAX_FAMILY + SIGMOID_FAMILY + ("relu", "tanh", "logits")
 UNBOUNDED = ("logits", "relu")
-_OFFSET_KEEPS = PROBABILITY + UNBOUNDED + SOFTMAX_FAMILY + ("one_minus", "normalized")
+NOT_PROBABILITY = UNBOUNDED + ("tanh",)  # a log of these is not a log-probability
+_OFFSET_KEEPS = PROBABILITY + NOT_PROBABILITY + SOFTMAX_FAMILY + ("one_minus", "normalized")
 _EPSILON = 1e-3  # adding a constant this small (p + eps before a log) keeps what p is
 
 
@@ -36,7 +37,7 @@ class Fact:
     """What the checker knows about one value.
 
     tag: the last squashing ("softmax", "log_softmax", "log_of_softmax", "sigmoid", "log_sigmoid",
-      "log_of_sigmoid", "relu", "logits" for a dense/conv output, "normalized" for an unbounded
+      "log_of_sigmoid", "relu", "tanh", "logits" for a dense/conv output, "normalized" for an unbounded
       output divided by its sum, "one_minus" for 1 - p), or a partial pattern of one ("exp",
       "sumexp", "sum_of", "max_of", "shifted", "neg", "one_plus_exp_neg", "lse") whose `source` is
       the fact of the value the pattern started from.
@@ -131,6 +132,8 @@ class Recognizer:
         if name == "logistic":
             self.observe(Observation("sigmoid", x, eqn))
             return [_squashed(x, "sigmoid", "sigmoid")]
+        if name == "tanh" and not concrete(x):
+            return [_squashed(x, "tanh", "tanh")]
         if name in ("dot_general", "conv_general_dilated"):
             return [Fact("logits")]
         if name == "reduce_max":
@@ -174,7 +177,7 @@ class Recognizer:
                 return UNKNOWN
             self.observe(Observation("softmax", x.source or UNKNOWN, eqn, size=size))
             return Fact("sumexp", source=x, axis=axes, size=size)
-        if x.tag in PROBABILITY + UNBOUNDED:
+        if x.tag in PROBABILITY + NOT_PROBABILITY:
             return Fact("sum_of", source=x, axis=axes, size=size)
         return UNKNOWN
 
