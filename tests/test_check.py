@@ -305,3 +305,19 @@ def test_classify_targets():
     padded = np.eye(5)[[0, 3, 4, 1, 2, 0]]
     padded[-2:] = 0  # padding tokens: rows of zeros, smoothed to rows of 0.1 / 5
     assert checker.classify_targets(optax.smooth_labels(padded, 0.1)).kind == "exclusive"
+
+
+def test_non_array_leaves_are_static():
+    """Functions, strings, flags, string arrays among the arguments and a returned model with
+    functions: traced as Equinox's filter_jit traces them, no crash."""
+
+    def step(params, x, y, activation, name, flags, labels_text):
+        out = activation(x @ params["w"])
+        loss = optax.softmax_cross_entropy(out, y).mean() if flags["softmax_ce"] else mse(out, y)
+        return {"params": params, "activation": activation, "name": name}, loss
+
+    findings = jaxact.check(step, {"w": jnp.ones((8, 10))}, X, ONE_HOT, jax.nn.softmax, "run-1", {"softmax_ce": True},
+                            np.array(["a digit"] * BATCH))
+    assert [f.rule for f in findings] == ["double-softmax"]
+    with pytest.raises(TypeError, match="fn must be the train step"):
+        jaxact.check(step(*({"w": jnp.ones((8, 10))}, X, ONE_HOT, jax.nn.softmax, "", {"softmax_ce": True}, None)))

@@ -35,8 +35,12 @@ __all__ = ["MisuseError", "MisuseWarning", "Targets", "check", "checked", "class
 
 
 def is_array(leaf) -> bool:
-    """A leaf that is traced (as `equinox.is_array`): a JAX or NumPy array or NumPy scalar."""
-    return isinstance(leaf, (jax.Array, np.ndarray, np.generic))
+    """A leaf that is traced (as `equinox.is_array`): a JAX or NumPy array or NumPy scalar of a
+    numeric dtype (NumPy arrays of strings, objects or dates stay static: JAX cannot trace them)."""
+    if isinstance(leaf, jax.Array):
+        return True
+    # ml_dtypes' bfloat16 and float8 have kind "V", as structured arrays do; only the latter have fields
+    return isinstance(leaf, (np.ndarray, np.generic)) and leaf.dtype.kind not in "OSUMm" and leaf.dtype.names is None
 
 
 def _traceable(fn: Callable, args: tuple, kwargs: dict) -> tuple[Callable, list]:
