@@ -434,6 +434,7 @@ HAND = {
     "trainstate logits -> sigmoid BCE on multi-hot": Case("trainstate", sigmoid_bce, 4, IDENTITY, multi_hot(4)),
     "trainstate softmax -> sigmoid BCE on one-hot": Case(
         "trainstate", sigmoid_bce, 10, S, one_hot(10), "softmax-into-sigmoid-loss", allowed=("sigmoid-exclusive-classes",)),
+    "plain softmax -> sigmoid BCE on multi-hot": Case("plain", sigmoid_bce, 4, S, multi_hot(4), "softmax-multilabel"),
     "trainstate sigmoid + Keras BCE on one-hot": Case("trainstate", keras_binary_crossentropy, 10, G, one_hot(10), "sigmoid-exclusive-classes"),
     "nnx per-token logits -> masked CE": Case("nnx", masked_token_ce, VOCAB, IDENTITY, token_labels(), tokens=TOKENS),
     "eqx per-token softmax -> integer-label CE": Case(

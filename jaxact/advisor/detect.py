@@ -133,7 +133,7 @@ def _meets(observation: Observation) -> list[Hit]:
     measured = _measured(output, kind, observation.op)
     hit = lambda rule, detail=kind.detail: [Hit(rule, detail, measured)]  # noqa: E731
     softmax, sigmoid = output.tag in SOFTMAX_FAMILY, output.tag in SIGMOID_FAMILY
-    if softmax and kind.kind == "multilabel":
+    if (softmax or _final(output) == "softmax") and kind.kind == "multilabel":  # sigmoid BCE on softmax outputs too
         return hit("softmax-multilabel")
     if sigmoid and kind.kind == "exclusive":
         return hit("sigmoid-exclusive-classes" if kind.classes >= 3 else "sigmoid-two-exclusive-classes")
