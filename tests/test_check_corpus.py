@@ -415,6 +415,28 @@ def attention_step():
     return train_step, (params, labels, labels)
 
 
+def vae_step():
+    """A VAE with a one-dimensional latent: its KL term sums exp(log variance) over an axis of size 1,
+    which is no softmax; sigmoid outputs with BCE on pixels in [0, 1]."""
+    k1, k2, k3 = jax.random.split(jax.random.key(0), 3)
+    params = {"mu": jax.random.normal(k1, (8, 1)) * 0.3, "log_var": jax.random.normal(k2, (8, 1)) * 0.3,
+              "decoder": jax.random.normal(k3, (1, 8)) * 0.3}
+
+    def train_step(params, pixels, noise):
+        def loss(p):
+            mu, log_var = pixels @ p["mu"], pixels @ p["log_var"]
+            z = mu + jnp.exp(0.5 * log_var) * noise
+            reconstruction = jax.nn.sigmoid(z @ p["decoder"])
+            # KL(N(mu, var) || N(0, 1)) = 0.5 * sum(var + mu^2 - 1 - log var), its terms summed one by one
+            kl = 0.5 * (jnp.sum(jnp.exp(log_var), axis=-1) + jnp.sum(mu ** 2 - 1 - log_var, axis=-1))
+            return jnp.mean(kl) + keras_binary_crossentropy(reconstruction, pixels)
+
+        return jax.grad(loss)(params)
+
+    pixels = RNG.uniform(size=(BATCH, 8)).astype(np.float32)
+    return train_step, (params, pixels, RNG.normal(size=(BATCH, 1)).astype(np.float32))
+
+
 def axis1_ce(p, y):
     return -jnp.mean(jnp.sum(y * jnp.log(p), axis=1))
 
@@ -478,6 +500,7 @@ HAND = {
     "0/1 labels -> sigmoid BCE on one logit": Case("trainstate", sigmoid_bce, 1, IDENTITY, binary_column()),
     "jaxact.losses.bce (custom_vjp) on logits": Custom(jaxact_bce_on_logits, "log-of-unbounded"),
     "attention weights re-masked after softmax, logits -> masked CE": Custom(attention_step),
+    "VAE with a one-dimensional latent": Custom(vae_step),
     "NCHW logits -> log_softmax(axis=1) CE on one-hot pixels": Custom(lambda: channels_first_step(axis1_log_softmax_ce, IDENTITY)),
     "NCHW sigmoid -> BCE on one-hot pixels of 3 classes": Custom(
         lambda: channels_first_step(lambda p, y: keras_binary_crossentropy(jnp.moveaxis(p, 1, -1), jnp.moveaxis(y, 1, -1)), G),

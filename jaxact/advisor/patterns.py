@@ -172,10 +172,9 @@ class Recognizer:
             return UNKNOWN
         axes = tuple(eqn.params["axes"])
         size = int(np.prod([eqn.invars[0].aval.shape[a] for a in axes]))
-        if x.tag == "exp":
+        if x.tag == "exp":  # observed where it becomes a softmax or a logsumexp (a VAE's sum of exp(logvar) is neither)
             if x.source is not None and x.source.tag == "neg":
                 return UNKNOWN
-            self.observe(Observation("softmax", x.source or UNKNOWN, eqn, size=size))
             return Fact("sumexp", source=x, axis=axes, size=size)
         if x.tag in PROBABILITY + NOT_PROBABILITY:
             return Fact("sum_of", source=x, axis=axes, size=size)
@@ -183,7 +182,9 @@ class Recognizer:
 
     def log(self, eqn, x: Fact) -> Fact:
         if x.tag == "sumexp":
-            return Fact("lse", source=x.source.source if x.source else None, axis=x.axis, size=x.size)
+            source = x.source.source if x.source else None
+            self.observe(Observation("softmax", source or UNKNOWN, eqn, size=x.size))
+            return Fact("lse", source=source, axis=x.axis, size=x.size)
         self.observe(Observation("log", x, eqn))
         if x.tag == "softmax":
             return dataclasses.replace(x, tag="log_of_softmax", value=None)
@@ -240,6 +241,7 @@ class Recognizer:
 
     def div(self, eqn, a: Fact, b: Fact) -> Fact:
         if a.tag == "exp" and b.tag == "sumexp" and b.source is not None and b.source.source is a.source:
+            self.observe(Observation("softmax", a.source or UNKNOWN, eqn, size=b.size))
             return _squashed(a.source or UNKNOWN, "softmax", "softmax", axis=b.axis, size=b.size)
         if b.tag == "one_plus_exp_neg" and _scalar(a) is not None:  # 1 / (1 + exp(-z))
             z = b.source or UNKNOWN
