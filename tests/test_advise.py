@@ -148,3 +148,21 @@ def test_optax_and_pytorch_loss_names(optax_name, pytorch_name, ours, tmp_path):
         expected = jaxact.advise(task, final, ours, results=tmp_path)
         assert jaxact.advise(task, final, optax_name, results=tmp_path) == expected
         assert jaxact.advise(task, final, pytorch_name, results=tmp_path) == expected
+
+
+def test_every_rule_is_data_no_more_severe_than_its_measurement():
+    """A rule lives in one place: text, severity, evidence and the advise condition on the rule."""
+    for rule in rules.RULES.values():
+        assert rule.reason and rule.fix and rule.severity in ("warning", "error"), rule.id
+        assert rules.capped(rule.severity, rule.evidence) == rule.severity, rule.id
+    assert rules.severity_cap(combinations.Combination("multiclass", "softmax", "bce_with_logits")) == "warning"
+    assert rules.severity_cap(combinations.Combination("multiclass", "sigmoid", "bce")) == "error"
+
+
+def test_a_rule_added_to_the_table_is_advised(monkeypatch, tmp_path):
+    toy = rules.Rule("toy-tanh-binary", "warning", "a toy rule", "a toy fix",
+                     when=rules.When(task=("binary",), final=("tanh",), detail="{final} output"))
+    monkeypatch.setitem(rules.RULES, toy.id, toy)
+    findings = jaxact.advise("binary", "tanh", "cross_entropy", results=tmp_path)
+    assert [(f.rule, f.reason) for f in findings if f.rule == toy.id] == [(toy.id, "a toy rule (tanh output)")]
+    assert jaxact.advise("multiclass", "tanh", "cross_entropy", results=tmp_path)[0].rule == "ok"

@@ -297,4 +297,27 @@ def test_classify_targets():
     assert checker.classify_targets(np.array([[1, 1, 0, 0], [0, 1, 0, 0]], np.float32)).kind == "multilabel"
     assert checker.classify_targets(BINARY).kind == "binary"
     assert checker.classify_targets(COUNTS).kind == "regression"
-    assert checker.classify_targets(optax.smooth_labels(ONE_HOT, 0.1)).kind == "soft"
+    assert checker.classify_targets(optax.smooth_labels(ONE_HOT, 0.1)).kind == "exclusive"  # still one class per row
+    assert checker.classify_targets(optax.smooth_labels(MULTI_HOT, 0.1)).kind == "multilabel"
+    assert checker.classify_targets(np.array([[0.7, 0.2, 0.1], [0.3, 0.3, 0.4]])).kind == "soft"
+    assert checker.classify_targets(np.array([0, 2, 1, 2, 0])).kind == "indices"
+    assert checker.classify_targets(np.array([[[1, 0, 0], [0, 0, 0]], [[0, 0, 1], [0, 1, 0]]])).kind == "exclusive"
+    padded = np.eye(5)[[0, 3, 4, 1, 2, 0]]
+    padded[-2:] = 0  # padding tokens: rows of zeros, smoothed to rows of 0.1 / 5
+    assert checker.classify_targets(optax.smooth_labels(padded, 0.1)).kind == "exclusive"
+
+
+def test_non_array_leaves_are_static():
+    """Functions, strings, flags, string arrays among the arguments and a returned model with
+    functions: traced as Equinox's filter_jit traces them, no crash."""
+
+    def step(params, x, y, activation, name, flags, labels_text):
+        out = activation(x @ params["w"])
+        loss = optax.softmax_cross_entropy(out, y).mean() if flags["softmax_ce"] else mse(out, y)
+        return {"params": params, "activation": activation, "name": name}, loss
+
+    findings = jaxact.check(step, {"w": jnp.ones((8, 10))}, X, ONE_HOT, jax.nn.softmax, "run-1", {"softmax_ce": True},
+                            np.array(["a digit"] * BATCH))
+    assert [f.rule for f in findings] == ["double-softmax"]
+    with pytest.raises(TypeError, match="fn must be the train step"):
+        jaxact.check(step(*({"w": jnp.ones((8, 10))}, X, ONE_HOT, jax.nn.softmax, "", {"softmax_ce": True}, None)))

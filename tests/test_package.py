@@ -1,6 +1,8 @@
 """The installable package: a wheel built from the checkout carries every module, the packaged
-evidence and the `jaxact-advise` script, and works outside the checkout."""
+evidence and the `jaxact-advise` script, and works outside the checkout; without extras it
+requires only what the checker and the advisor import."""
 
+import email
 import os
 import pathlib
 import shutil
@@ -41,6 +43,45 @@ def test_installed_package_imports_and_checks(installed):
     assert (installed / "jaxact" / "advisor" / "evidence.json").is_file()
 
 
+CORE = {"jax", "jaxlib", "flax", "optax", "numpy", "absl-py"}
+STUDIES = {"tensorflow-datasets", "array-record", "importlib-resources", "matplotlib", "scipy", "scikit-learn", "optuna",
+           "sqlalchemy"}
+
+
+def _requirements(site) -> list[str]:
+    (metadata,) = site.glob("jaxact-*.dist-info/METADATA")
+    return email.message_from_string(metadata.read_text()).get_all("Requires-Dist")
+
+
+def _name(requirement: str) -> str:
+    return requirement.split(";")[0].split("[")[0].split(">")[0].split("=")[0].split("<")[0].strip().lower().replace("_", "-")
+
+
+def test_no_extras_requires_only_what_the_checker_imports(installed):
+    requirements = _requirements(installed)
+    core = {_name(r) for r in requirements if "extra ==" not in r}
+    assert core == CORE, core
+    studies = {_name(r) for r in requirements if 'extra == "studies"' in r}
+    assert studies == STUDIES, studies
+
+
+def test_installed_package_checks_an_equinox_step(installed):
+    code = """
+import equinox as eqx, jax, optax, numpy as np
+import jaxact
+model = eqx.nn.MLP(8, 10, 16, 1, activation=jax.nn.relu, key=jax.random.key(0))
+@eqx.filter_jit
+def step(model, x, y):
+    loss = lambda m: optax.softmax_cross_entropy(jax.nn.softmax(jax.vmap(m)(x)), y).mean()
+    return eqx.apply_updates(model, jax.tree.map(lambda g: -0.1 * g, eqx.filter_grad(loss)(model)))
+findings = jaxact.check(step, model, np.ones((4, 8), np.float32), np.eye(10, dtype=np.float32)[:4])
+print(jaxact.__file__, [f.rule for f in findings])
+"""
+    done = _run(installed, sys.executable, "-c", code)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith(str(installed)) and "['double-softmax']" in done.stdout, done.stdout
+
+
 def test_console_script(installed):
     script = installed / "bin" / "jaxact-advise"
     helped = _run(installed, str(script), "--help")
@@ -61,3 +102,13 @@ def test_readme_example_runs_and_finds_both_mistakes():
     assert "error [softmax-multilabel] at check_train_step.py:43" in done.stdout
     readme = (ROOT / "README.md").read_text()
     assert "warning [double-softmax] at check_train_step.py:25" in readme
+
+
+def test_readme_equinox_example_runs():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "check_equinox_step.py")], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    line = "warning [sigmoid-into-softmax-loss] at check_equinox_step.py:38 (train_step.<locals>.loss_fn)"
+    assert done.stdout.strip() == line
+    assert line in (ROOT / "README.md").read_text()

@@ -54,50 +54,11 @@ def infer_task(labels) -> str:
 
 
 def _rule_ids(task: str, final: str, loss: str, on_logits: bool, labels) -> list[tuple[str, str]]:
-    """(rule id, detail) pairs of documents 000 and 002 that the combination breaks."""
-    t = tasks.get_task(task)
-    found = []
-    probability_outputs = final in ("sigmoid", "softmax")
-    if final == "softmax" and t.num_outputs == 1:
-        found.append(("softmax-single-output", "document 000: 49.31 %, the share of one class"))
-    if task == "multilabel" and final == "softmax":
-        found.append(("softmax-multilabel", ""))
-    if task == "multiclass" and final == "sigmoid":
-        if loss in ("bce", "mse", "bce_with_logits"):
-            found.append(("sigmoid-exclusive-classes", f"{loss} per output on 10 classes"))
-        elif loss == "cce" and not on_logits:
-            found.append(("sigmoid-into-softmax-loss", ""))
-    if task == "binary" and final == "sigmoid":
-        found.append(("sigmoid-two-exclusive-classes", ""))
-    if task in ("binary", "multiclass") and final == "softmax" and loss in ("bce", "mse") and not on_logits:
-        found.append(("probability-loss-mismatch", f"{loss} on softmax outputs"))
-    if loss == "cce" and not on_logits and final == "softmax":
-        found.append(("double-softmax", ""))
-    if loss == "cce" and not on_logits and final == "sigmoid" and task != "multiclass":
-        found.append(("sigmoid-into-softmax-loss", ""))
-    if loss == "bce_with_logits" and not on_logits and final == "softmax":
-        found.append(("softmax-into-sigmoid-loss", ""))
-    if loss == "bce_with_logits" and not on_logits and final == "sigmoid":
-        found.append(("sigmoid-twice", ""))
-    if loss == "bce" and not probability_outputs:
-        found.append(("log-of-unbounded", f"BCE on a {final} output"))
-    if loss == "cce" and task == "multilabel" and final != "softmax":
-        found.append(("cross-entropy-multilabel", ""))
-    if task == "regression":
-        if final == "sigmoid":
-            found.append(("sigmoid-regression-output", ""))
-        elif final == "relu":
-            found.append(("relu-regression-output", "document 000: 0.63 vs 0.06 MSE"))
-        elif final != "identity":
-            found.append(("bounded-regression-output", f"a {final} output"))
-        if loss in ("bce", "bce_with_logits", "cce"):
-            found.append(("classification-loss-on-regression", loss))
-        if labels is not None and (problem := rules.target_scale_problem(labels)):
-            found.append(("unscaled-regression-targets", problem))
-    elif loss in ("mse", "mae") and task == "probability" and final == "sigmoid":
-        pass  # document 002: for a probability, a regression loss is acceptable
-    elif loss in ("mse", "mae") and not found:
-        found.append(("regression-loss-on-classes", loss))
+    """(rule id, detail) of each rule of `rules.RULES` whose `when` the combination meets, in table order."""
+    found: list[tuple[str, str]] = []
+    for rule in rules.RULES.values():
+        if rule.when is not None and (detail := rule.when.detail_for(task, final, loss, on_logits, labels, found)) is not None:
+            found.append((rule.id, detail))
     return found
 
 

@@ -1,10 +1,12 @@
 """The misuse rules: one table shared by `advise` (a named combination) and `check` (a traced
 program), and the evidence each finding cites.
 
-A rule names a mistake of documents 000/002, its severity and the measured variant that shows
-what it costs. Severity follows the measurement: "error" where the documents' network did not
-learn or lost many points, "warning" where it trained within noise of the right combination but
-the code is still wrong or weaker.
+A rule is data in one place: its text (reason, fix), severity, the measured combination that
+shows what it costs (evidence) and `when`, the condition under which `advise` reports it. The
+checker's recognizers live in patterns.py and the observations each rule fires on in detect.py.
+Severity follows the measurement: "error" where the documents' network did not learn or lost
+many points, "warning" where it trained within noise of the right combination but the code is
+still wrong or weaker; `severity_cap` keeps every finding at or below what was measured.
 
 Evidence is looked up, in order: a misuse-study results.json you name, the newest under runs/,
 the measurements packaged with jaxact (`evidence.json`, built from the repository's committed
@@ -17,9 +19,10 @@ import dataclasses
 import json
 import pathlib
 
-import numpy as np
+from typing import Callable
 
 from jaxact import combinations, losses, tasks
+from jaxact.advisor.targets import target_scale_problem
 from jaxact.combinations import Combination
 
 SEVERITIES = ("ok", "warning", "error")
@@ -41,20 +44,67 @@ def canonical_loss(name: str) -> str:
     return losses.spec(name).name
 
 
+ANY = None
+
+
+@dataclasses.dataclass(frozen=True)
+class When:
+    """The named combinations `advise` reports a rule for: each field a tuple of the names that
+    match (None: any), `not_*` the names that exclude; `on_logits` True / False / None (any).
+
+    labels: a function of the label array returning a detail (the rule applies) or None.
+    not_pairs: (task, final) pairs that exclude.
+    alone: the rule applies only when no rule before it in the table did.
+    detail: the finding's detail, formatted with {task}, {final}, {loss}.
+    """
+
+    task: tuple[str, ...] | None = ANY
+    final: tuple[str, ...] | None = ANY
+    loss: tuple[str, ...] | None = ANY
+    on_logits: bool | None = None
+    not_task: tuple[str, ...] = ()
+    not_final: tuple[str, ...] = ()
+    not_pairs: tuple[tuple[str, str], ...] = ()
+    labels: Callable | None = None
+    alone: bool = False
+    detail: str = ""
+
+    def detail_for(self, task: str, final: str, loss: str, on_logits: bool, labels, found: list) -> str | None:
+        """The finding's detail if the combination matches, else None."""
+        if self.alone and found:
+            return None
+        for names, name in ((self.task, task), (self.final, final), (self.loss, loss)):
+            if names is not None and name not in names:
+                return None
+        if task in self.not_task or final in self.not_final or (task, final) in self.not_pairs:
+            return None
+        if self.on_logits is not None and on_logits != self.on_logits:
+            return None
+        if self.labels is not None:
+            return self.labels(labels) if labels is not None else None
+        return self.detail.format(task=task, final=final, loss=loss)
+
+
 @dataclasses.dataclass(frozen=True)
 class Rule:
     """A mistake: `reason` says what and why, `fix` what to write instead, `evidence` the study
-    row that measured it (compared with the task's recommended row)."""
+    row that measured it (compared with the task's recommended row), `when` the named
+    combinations `advise` reports it for (None: the checker finds it in code only)."""
 
     id: str
     severity: str
     reason: str
     fix: str
     evidence: Combination | None = None
+    when: When | None = None
 
 
 def _rules(*rules: Rule) -> dict[str, Rule]:
     return {r.id: r for r in rules}
+
+
+SINGLE_OUTPUT_TASKS = tuple(name for name in tasks.TASKS if tasks.get_task(name).num_outputs == 1)
+CLASSES = ("binary", "multiclass")
 
 
 
@@ -63,36 +113,41 @@ RULES = _rules(
          "softmax over a single output is identically 1 (and a log-softmax / softmax cross-entropy over one "
          "output identically 0): the output cannot move and nothing is learned",
          "one output with a sigmoid and BCE (sigmoid_binary_cross_entropy on the logit), or two outputs with softmax",
-         Combination("probability", "softmax", "bce")),
+         Combination("probability", "softmax", "bce"),
+         When(task=SINGLE_OUTPUT_TASKS, final=("softmax",), detail="document 000: 49.31 %, the share of one class")),
     Rule("softmax-multilabel", "error",
          "softmax (or softmax cross-entropy) forces the label probabilities to sum to 1, but multi-label target "
          "rows have several positives or none",
          "one sigmoid per label with BCE (optax.sigmoid_binary_cross_entropy on the logits)",
-         Combination("multilabel", "softmax", "bce")),
+         Combination("multilabel", "softmax", "bce"), When(task=("multilabel",), final=("softmax",))),
     Rule("sigmoid-exclusive-classes", "error",
          "independent sigmoids (BCE or MSE per output) on mutually exclusive one-hot classes ignore the "
          "exclusivity: with many classes every output learns to say 'no'",
          "softmax cross-entropy on the logits (optax.softmax_cross_entropy[_with_integer_labels])",
-         Combination("multiclass", "sigmoid", "bce")),
+         Combination("multiclass", "sigmoid", "bce"),
+         When(task=("multiclass",), final=("sigmoid",), loss=("bce", "mse", "bce_with_logits"),
+              detail="{loss} per output on 10 classes")),
     Rule("double-softmax", "warning",
          "a softmax output is fed to a loss that applies its own log-softmax (softmax cross-entropy, "
          "nn.CrossEntropyLoss): a double softmax, whose loss can never reach 0 and whose gradients shrink",
          "give the cross-entropy the logits; apply softmax only to read probabilities",
-         Combination("multiclass", "softmax", "cce")),
+         Combination("multiclass", "softmax", "cce"), When(final=("softmax",), loss=("cce",), on_logits=False)),
     Rule("sigmoid-twice", "error",
          "a sigmoid output is fed to a loss that applies its own sigmoid (sigmoid_binary_cross_entropy, "
          "BCEWithLogits): the model's probabilities are squashed into [0.5, 0.73] and the loss cannot reach 0",
-         "give the logits to sigmoid_binary_cross_entropy, or keep the sigmoid and use BCE on probabilities"),
+         "give the logits to sigmoid_binary_cross_entropy, or keep the sigmoid and use BCE on probabilities",
+         when=When(final=("sigmoid",), loss=("bce_with_logits",), on_logits=False)),
     Rule("softmax-into-sigmoid-loss", "warning",
          "a softmax output is fed to a loss that applies its own sigmoid (BCEWithLogits / "
          "sigmoid_binary_cross_entropy): it computes BCE(sigmoid(softmax(z)))",
          "exclusive classes: softmax cross-entropy on the logits; independent labels: sigmoid BCE on the logits",
-         Combination("multiclass", "softmax", "bce_with_logits")),
+         Combination("multiclass", "softmax", "bce_with_logits"),
+         When(final=("softmax",), loss=("bce_with_logits",), on_logits=False)),
     Rule("sigmoid-into-softmax-loss", "warning",
          "sigmoid outputs are fed to a softmax cross-entropy, which applies its own log-softmax: it squashes "
          "twice and ignores that the classes are exclusive in the output layer",
          "softmax cross-entropy on the logits",
-         Combination("multiclass", "sigmoid", "cce")),
+         Combination("multiclass", "sigmoid", "cce"), When(final=("sigmoid",), loss=("cce",), on_logits=False)),
     Rule("log-of-softmax", "warning",
          "log(softmax(z)) written out: the same loss as log_softmax / softmax cross-entropy on the logits, "
          "but it underflows to log(0) = -inf for confident wrong predictions",
@@ -101,44 +156,52 @@ RULES = _rules(
          "the log of an output that is not a probability (no sigmoid/softmax before it): BCE-style losses on "
          "logits take the log of negative numbers (NaN) and of values above 1",
          "BCE on the logits (optax.sigmoid_binary_cross_entropy), or a sigmoid before BCE",
-         Combination("multilabel", "identity", "bce")),
+         Combination("multilabel", "identity", "bce"),
+         When(loss=("bce",), not_final=("sigmoid", "softmax"), detail="BCE on a {final} output")),
     Rule("sigmoid-regression-output", "error",
          "a sigmoid output on a regression target: predictions are confined to (0, 1) and, if the targets are "
          "squashed instead, float32 sigmoid saturates to exactly 1.0 beyond |z| ~ 16.6 and cannot be inverted",
          "no output activation and standardized targets",
-         Combination("regression", "sigmoid", "mse", label_transform="sigmoid")),
+         Combination("regression", "sigmoid", "mse", label_transform="sigmoid"),
+         When(task=("regression",), final=("sigmoid",))),
     Rule("relu-regression-output", "warning",
          "a ReLU output cannot go below 0: after standardization about half of the targets are negative, and a "
          "dead output unit stops learning",
          "no output activation and standardized targets",
-         Combination("regression", "relu", "mse", label_transform="standardize")),
+         Combination("regression", "relu", "mse", label_transform="standardize"),
+         When(task=("regression",), final=("relu",), detail="document 000: 0.63 vs 0.06 MSE")),
     Rule("unscaled-regression-targets", "warning",
          "regression targets far from unit scale and not standardized: the documents' network only learned "
          "the mean",
          "standardize the targets with the train mean and std, and map predictions back",
-         Combination("regression", "identity", "mse")),
+         Combination("regression", "identity", "mse"), When(task=("regression",), labels=target_scale_problem)),
     # Combinations the advisor knows by name; the checker sees these mistakes as the ones above.
     Rule("sigmoid-two-exclusive-classes", "warning",
          "two mutually exclusive classes with independent sigmoids: it trains with two classes (document 000), "
          "but softmax states the exclusivity",
          "softmax over the two outputs with cross-entropy on the logits, or one sigmoid output",
-         Combination("binary", "sigmoid", "bce")),
+         Combination("binary", "sigmoid", "bce"), When(task=("binary",), final=("sigmoid",))),
     Rule("probability-loss-mismatch", "warning",
          "BCE or MSE on softmax outputs of exclusive classes trains (documents: within noise of cross-entropy), "
          "but cross-entropy on the logits is the consistent choice",
          "softmax cross-entropy on the logits",
-         Combination("multiclass", "softmax", "bce")),
+         Combination("multiclass", "softmax", "bce"),
+         When(task=CLASSES, final=("softmax",), loss=("bce", "mse"), on_logits=False, detail="{loss} on softmax outputs")),
     Rule("classification-loss-on-regression", "error",
-         "a classification loss on a regression target", "MSE, MAE or RMSE on an unbounded output"),
+         "a classification loss on a regression target", "MSE, MAE or RMSE on an unbounded output",
+         when=When(task=("regression",), loss=("bce", "bce_with_logits", "cce"), detail="{loss}")),
     Rule("cross-entropy-multilabel", "warning",
          "cross-entropy treats the labels as one exclusive choice; multi-label wants a BCE per label",
-         "sigmoid BCE per label"),
+         "sigmoid BCE per label", when=When(task=("multilabel",), loss=("cce",), not_final=("softmax",))),
     Rule("bounded-regression-output", "warning",
          "this output activation bounds the predictions; regression usually has no output activation",
-         "no output activation and standardized targets"),
+         "no output activation and standardized targets",
+         when=When(task=("regression",), not_final=("identity", "sigmoid", "relu"), detail="a {final} output")),
     Rule("regression-loss-on-classes", "warning",
          "a regression loss on class probabilities trains here (documents) but cross-entropy is recommended",
-         "cross-entropy on the logits"),
+         "cross-entropy on the logits", when=When(loss=("mse", "mae"), not_task=("regression",), alone=True,
+                                                  not_pairs=(("probability", "sigmoid"),),
+                                                  detail="{loss}")),
 )
 
 
@@ -161,12 +224,32 @@ class Finding:
         return f"{self.reason}{at}. Evidence: {self.evidence}. Fix: {self.fix}."
 
 
-def finding(rule_id: str, documents: list[dict], detail: str = "", where: str = "") -> Finding:
-    """The Finding of rule `rule_id`, its reason extended by `detail`, with the evidence of its study row."""
+def severity_cap(combination: Combination | None) -> str:
+    """The most severe finding a combination's measurement allows: "warning" where the documents
+    measured it at parity with the recommended one (it trained as well), else "error"."""
+    if combination is None:
+        return "error"
+    rows = combinations.documented(combination)
+    return "warning" if any(row.claim == "parity" for row in rows) else "error"
+
+
+def capped(severity: str, *measured: Combination | None) -> str:
+    """`severity`, lowered to the cap of every measured combination given."""
+    return SEVERITIES[min([SEVERITIES.index(severity)] + [SEVERITIES.index(severity_cap(m)) for m in measured])]
+
+
+def finding(rule_id: str, documents: list[dict], detail: str = "", where: str = "",
+            measured: Combination | None = None) -> Finding:
+    """The Finding of rule `rule_id`, its reason extended by `detail`, with the evidence of its study
+    row. `measured`: the combination the checked program computes, where known; the finding is no
+    more severe than its measurement (nor than the rule's own evidence)."""
     rule = RULES[rule_id]
     key = rule.evidence
     evidence = "no study row measures this mistake" if key is None else evidence_text(key.task, key, documents)
-    return Finding(rule.severity, rule.id, rule.reason + (f" ({detail})" if detail else ""), rule.fix, evidence, where)
+    if measured is not None and measured != key and combinations.documented(measured):
+        evidence = evidence_text(measured.task, measured, documents)
+    severity = capped(rule.severity, key, measured)
+    return Finding(severity, rule.id, rule.reason + (f" ({detail})" if detail else ""), rule.fix, evidence, where)
 
 
 def exit_code(findings: list[Finding]) -> int:
@@ -253,11 +336,3 @@ def evidence_text(task: str, key: Combination, documents: list[dict]) -> str:
     if documented:
         return f"documents (one seed, loss on the activated output) on {task}: test {fmt(documented.test)}"
     return "no measurement of this combination (run experiments.misuse / experiments.loss_misuse)"
-
-
-def target_scale_problem(targets) -> str | None:
-    """Why regression `targets` are far from unit scale, or None (|mean| <= 1 and std <= 2)."""
-    y = np.asarray(targets, np.float64)
-    if abs(y.mean()) > 1.0 or y.std() > 2.0:
-        return f"targets mean {y.mean():.2f}, std {y.std():.2f}"
-    return None
