@@ -298,3 +298,21 @@ def test_a_toy_loss_added_as_one_spec_is_known_to_combinations_the_engine_and_ad
     assert fit.valid_metric[0][int(fit.epochs[0]) - 1] < 0.5 * np.var(digits)  # valid MSE far below the mean's
     with pytest.raises(ValueError, match="unknown loss 'hinge'"):
         Combination("regression", "identity", "hinge")
+
+
+def test_a_toy_loss_is_advised_by_its_spec_not_its_name(monkeypatch):
+    """A focal loss that applies its own log-softmax, added as one spec: `advise` reports a softmax
+    output fed to it as a double softmax, and it on a regression target as a classification loss -
+    rules match what a loss squashes and expects, so no rule names it."""
+    from jaxact import advise, losses
+
+    def focal(logits, targets, gamma=2.0):
+        log_p = jax.nn.log_softmax(logits)
+        return -jnp.sum(targets * (1 - jnp.exp(log_p)) ** gamma * log_p, axis=-1)
+
+    monkeypatch.setitem(losses.SPECS, "focal", losses.Spec("focal", focal, "logits", "softmax"))
+    assert [f.rule for f in advise("multiclass", "softmax", "focal")] == ["double-softmax"]
+    assert [f.rule for f in advise("multiclass", "identity", "focal")] == ["ok"]
+    assert "classification-loss-on-regression" in [f.rule for f in advise("regression", "identity", "focal")]
+    assert Combination("multiclass", "softmax", "focal").corrected() == Combination("multiclass", "softmax", "focal",
+                                                                                    on_logits=True)

@@ -52,6 +52,8 @@ class When:
     """The named combinations `advise` reports a rule for: each field a tuple of the names that
     match (None: any), `not_*` the names that exclude; `on_logits` True / False / None (any).
 
+    squashing, expects: what the loss's `losses.Spec` says it applies itself / expects as input, so
+      that a loss added to `losses.SPECS` is advised by what it is, not by its name.
     labels: a function of the label array returning a detail (the rule applies) or None.
     not_pairs: (task, final) pairs that exclude.
     alone: the rule applies only when no rule before it in the table did.
@@ -61,6 +63,8 @@ class When:
     task: tuple[str, ...] | None = ANY
     final: tuple[str, ...] | None = ANY
     loss: tuple[str, ...] | None = ANY
+    squashing: tuple[str | None, ...] | None = ANY
+    expects: tuple[str, ...] | None = ANY
     on_logits: bool | None = None
     not_task: tuple[str, ...] = ()
     not_final: tuple[str, ...] = ()
@@ -73,7 +77,9 @@ class When:
         """The finding's detail if the combination matches, else None."""
         if self.alone and found:
             return None
-        for names, name in ((self.task, task), (self.final, final), (self.loss, loss)):
+        spec = losses.spec(loss)
+        for names, name in ((self.task, task), (self.final, final), (self.loss, loss),
+                            (self.squashing, spec.squashing), (self.expects, spec.expects)):
             if names is not None and name not in names:
                 return None
         if task in self.not_task or final in self.not_final or (task, final) in self.not_pairs:
@@ -131,23 +137,23 @@ RULES = _rules(
          "a softmax output is fed to a loss that applies its own log-softmax (softmax cross-entropy, "
          "nn.CrossEntropyLoss): a double softmax, whose loss can never reach 0 and whose gradients shrink",
          "give the cross-entropy the logits; apply softmax only to read probabilities",
-         Combination("multiclass", "softmax", "cce"), When(final=("softmax",), loss=("cce",), on_logits=False)),
+         Combination("multiclass", "softmax", "cce"), When(final=("softmax",), squashing=("softmax",), on_logits=False)),
     Rule("sigmoid-twice", "error",
          "a sigmoid output is fed to a loss that applies its own sigmoid (sigmoid_binary_cross_entropy, "
          "BCEWithLogits): the model's probabilities are squashed into [0.5, 0.73] and the loss cannot reach 0",
          "give the logits to sigmoid_binary_cross_entropy, or keep the sigmoid and use BCE on probabilities",
-         when=When(final=("sigmoid",), loss=("bce_with_logits",), on_logits=False)),
+         when=When(final=("sigmoid",), squashing=("sigmoid",), on_logits=False)),
     Rule("softmax-into-sigmoid-loss", "warning",
          "a softmax output is fed to a loss that applies its own sigmoid (BCEWithLogits / "
          "sigmoid_binary_cross_entropy): it computes BCE(sigmoid(softmax(z)))",
          "exclusive classes: softmax cross-entropy on the logits; independent labels: sigmoid BCE on the logits",
          Combination("multiclass", "softmax", "bce_with_logits"),
-         When(final=("softmax",), loss=("bce_with_logits",), on_logits=False)),
+         When(final=("softmax",), squashing=("sigmoid",), on_logits=False)),
     Rule("sigmoid-into-softmax-loss", "warning",
          "sigmoid outputs are fed to a softmax cross-entropy, which applies its own log-softmax: it squashes "
          "twice and ignores that the classes are exclusive in the output layer",
          "softmax cross-entropy on the logits",
-         Combination("multiclass", "sigmoid", "cce"), When(final=("sigmoid",), loss=("cce",), on_logits=False)),
+         Combination("multiclass", "sigmoid", "cce"), When(final=("sigmoid",), squashing=("softmax",), on_logits=False)),
     Rule("log-of-softmax", "warning",
          "log(softmax(z)) written out: the same loss as log_softmax / softmax cross-entropy on the logits, "
          "but it underflows to log(0) = -inf for confident wrong predictions",
@@ -157,7 +163,7 @@ RULES = _rules(
          "logits take the log of negative numbers (NaN) and of values above 1",
          "BCE on the logits (optax.sigmoid_binary_cross_entropy), or a sigmoid before BCE",
          Combination("multilabel", "identity", "bce"),
-         When(loss=("bce",), not_final=("sigmoid", "softmax"), detail="BCE on a {final} output")),
+         When(expects=("probabilities",), not_final=("sigmoid", "softmax"), detail="{loss} on a {final} output")),
     Rule("sigmoid-regression-output", "error",
          "a sigmoid output on a regression target: predictions are confined to (0, 1) and, if the targets are "
          "squashed instead, float32 sigmoid saturates to exactly 1.0 beyond |z| ~ 16.6 and cannot be inverted",
@@ -189,10 +195,10 @@ RULES = _rules(
          When(task=CLASSES, final=("softmax",), loss=("bce", "mse"), on_logits=False, detail="{loss} on softmax outputs")),
     Rule("classification-loss-on-regression", "error",
          "a classification loss on a regression target", "MSE, MAE or RMSE on an unbounded output",
-         when=When(task=("regression",), loss=("bce", "bce_with_logits", "cce"), detail="{loss}")),
+         when=When(task=("regression",), expects=("probabilities", "logits"), detail="{loss}")),
     Rule("cross-entropy-multilabel", "warning",
          "cross-entropy treats the labels as one exclusive choice; multi-label wants a BCE per label",
-         "sigmoid BCE per label", when=When(task=("multilabel",), loss=("cce",), not_final=("softmax",))),
+         "sigmoid BCE per label", when=When(task=("multilabel",), squashing=("softmax",), not_final=("softmax",))),
     Rule("bounded-regression-output", "warning",
          "this output activation bounds the predictions; regression usually has no output activation",
          "no output activation and standardized targets",
