@@ -91,8 +91,11 @@ def _regression(rows: np.ndarray) -> Targets:
 
 
 def target_scale_problem(targets) -> str | None:
-    """Why regression `targets` are far from unit scale, or None (|mean| <= 1 and std <= 2)."""
+    """Why regression `targets` are far from unit scale, or None (|mean| <= 2 and std <= 2).
+
+    The documents' unscaled case, digits 0..9 (mean 4.5, std 2.9), learned only the mean; the bounds
+    sit at half of that, so targets such as mean 1.1 / std 0.5 are left alone."""
     y = np.asarray(targets, np.float64)
-    if abs(y.mean()) > 1.0 or y.std() > 2.0:
+    if abs(y.mean()) > 2.0 or y.std() > 2.0:
         return f"targets mean {y.mean():.2f}, std {y.std():.2f}"
     return None
