@@ -182,7 +182,7 @@ def forest_plot(panels: list[dict], path: pathlib.Path, title: str, shared_rows:
     """Every claim's interval against its region, one subplot per panel, side by side.
 
     panels: [{"title", "xlabel", "rows": [{"label", "estimate", "interval", "region": [low, high],
-    "status"}]}]; a row's region (where the claim holds) is shaded, its interval drawn in the colour
+    "status"}], optional "symlog": a symmetric-log x axis, linear within +-that}]; a row's region (where the claim holds) is shaded, its interval drawn in the colour
     of its verdict (holds green, does not hold red, inconclusive grey). With `shared_rows` rows with
     the same label line up across panels (MNIST and digits); else each panel lists its own rows
     (claims in different units)."""
@@ -212,6 +212,8 @@ def forest_plot(panels: list[dict], path: pathlib.Path, title: str, shared_rows:
         if finite_points:
             span = max(finite_points) - min(finite_points) or 1.0
             ax.set_xlim(min(finite_points) - 0.08 * span, max(finite_points) + 0.08 * span)
+        if panel.get("symlog"):  # claims many margins away beside ones near their boundary
+            ax.set_xscale("symlog", linthresh=panel["symlog"])
         ax.set_ylim(-0.6, len(labels) - 0.4)
         ax.set_yticks(range(len(labels)))
         ax.set_yticklabels(labels[::-1] if ax is axes[0] or not shared_rows else [""] * len(labels), fontsize=8)
@@ -221,3 +223,45 @@ def forest_plot(panels: list[dict], path: pathlib.Path, title: str, shared_rows:
     fig.suptitle(f"{title} (shaded: where the claim holds; line: 95 % interval; green holds, red does not, "
                  "grey inconclusive)", fontsize=9)
     save(fig, path)
+
+
+def misuse_claim_rows(document: dict) -> list[dict]:
+    """A misuse study's claims (results.json) as forest rows, each in units of its own boundary so
+    that accuracy and MSE claims share an axis:
+
+    - parity / worse: the gain over the reference / the margin (parity holds in [-1, 1], worse
+      below -1);
+    - fails: how far the test metric is from chance, in units of the chance band (accuracy:
+      (metric - chance) / 0.05; MSE: (chance - MSE) / (0.05 chance)); it holds at or below 1.
+    """
+    rows = []
+    for v in document["variants"]:
+        verdict = v.get("verdict")
+        if not verdict:
+            continue
+        interval = verdict["interval"]
+        if v["claim"] == "fails":
+            low, high = verdict["band"]
+            if np.isfinite(high):  # accuracy: the band is (-inf, chance + width]
+                width = 0.05
+                chance = high - width
+                scaled = None if interval is None else [(x - chance) / width for x in interval]
+            else:  # MSE: the band is [share * chance, inf) with share 0.95
+                chance = low / 0.95
+                scaled = None if interval is None else sorted((chance - x) / (0.05 * chance) for x in interval)
+            region = [-np.inf, 1.0]
+        else:
+            margin = verdict["margin"]
+            scaled = None if interval is None else [x / margin for x in interval]
+            region = [-1.0, 1.0] if v["claim"] == "parity" else [-np.inf, -1.0]
+        estimate = None if scaled is None else float(np.mean(scaled))
+        rows.append({"label": f"{v['task']} {v['name']}: {v['claim']}", "estimate": estimate, "interval": scaled,
+                     "region": region, "status": verdict["status"]})
+    return rows
+
+
+def misuse_forest(documents: list[dict], path: pathlib.Path) -> None:
+    """One forest plot of a misuse study's claims on every dataset, side by side."""
+    panels = [{"title": d["dataset"], "xlabel": "interval in units of the claim's boundary", "symlog": 1.0,
+               "rows": misuse_claim_rows(d)} for d in documents]
+    forest_plot(panels, path, f"{documents[0]['study'].replace('_', ' ')}: every claim, MNIST and digits")
