@@ -182,7 +182,7 @@ def forest_plot(panels: list[dict], path: pathlib.Path, title: str, shared_rows:
     """Every claim's interval against its region, one subplot per panel, side by side.
 
     panels: [{"title", "xlabel", "rows": [{"label", "estimate", "interval", "region": [low, high],
-    "status"}], optional "symlog": a symmetric-log x axis, linear within +-that}]; a row's region (where the claim holds) is shaded, its interval drawn in the colour
+    "status"}], optional "xlim", optional "symlog": a symmetric-log x axis, linear within +-that}]; a row's region (where the claim holds) is shaded, its interval drawn in the colour
     of its verdict (holds green, does not hold red, inconclusive grey). With `shared_rows` rows with
     the same label line up across panels (MNIST and digits); else each panel lists its own rows
     (claims in different units)."""
@@ -212,6 +212,8 @@ def forest_plot(panels: list[dict], path: pathlib.Path, title: str, shared_rows:
         if finite_points:
             span = max(finite_points) - min(finite_points) or 1.0
             ax.set_xlim(min(finite_points) - 0.08 * span, max(finite_points) + 0.08 * span)
+        if panel.get("xlim"):
+            ax.set_xlim(*panel["xlim"])
         if panel.get("symlog"):  # claims many margins away beside ones near their boundary
             ax.set_xscale("symlog", linthresh=panel["symlog"])
         ax.set_ylim(-0.6, len(labels) - 0.4)

@@ -287,6 +287,7 @@ def forest_panels(document: dict) -> list[dict]:
     return [{"title": f"{dataset}: ranking claims", "xlabel": "gain over the best other activation (accuracy points)",
              "rows": [row(c, 100.0) for c in document["claims"] if "layer" in c]},
             {"title": f"{dataset}: explanation claims", "xlabel": "Spearman rho (sparsity or density vs accuracy)",
+             "xlim": (-1.05, 1.05),
              "rows": [row(c, 1.0) for c in document["claims"] if "measure" in c]}]
 
 
