@@ -89,6 +89,7 @@ def test_main_effects_cells_and_verdicts_on_constructed_data(tmp_path):
     assert conv["prelu"]["mean"] == pytest.approx(np.mean([v for (c, _, _), v in values.items() if c == "prelu"]))
     assert [conv[n]["rank"] for n in ("prelu", "relu", "tanh")] == [1, 2, 3]
     assert conv["prelu"]["ci95"][0] < conv["prelu"]["mean"] < conv["prelu"]["ci95"][1]
+    assert [conv[n]["median_rank_per_partner"] for n in ("prelu", "relu", "tanh")] == [1, 2, 3]
     cell = next(c for c in document["cells"] if (c["conv_activation"], c["fc_activation"]) == ("tanh", "sigmoid"))
     assert cell["test"]["mean"] == pytest.approx(np.mean([values["tanh", "sigmoid", s] for s in range(4)]))
     claims = {c["claim"]: c for c in document["claims"]}
