@@ -12,11 +12,15 @@ Variants (a declarative table, one program each: the initializer is part of the 
 - `output_bias_1`, `output_bias_3`: the same, but the output bias starts at +1 / +3 (z > 0 on every
   input at init; +3 is above most standardized labels, so the head starts above its targets and
   has longer before z reaches 0);
-- `he_init`: He-normal kernels, zero biases (document 004's ReLU pairing).
+- `he_init`: He-normal kernels, zero biases (document 004's ReLU pairing);
+- `fc_relu`: the documents' init, but ReLU instead of sigmoid at the FC layer feeding the head.
+  Why it might help where init cannot: sigmoid FC outputs sit near 0.5 for every image, so z is
+  nearly the same on all of them and Adam moves it as one block past 0; ReLU FC outputs differ
+  between images, so z has a spread when its mean reaches the labels' mean (0, by standardization).
 Sizes, patience and the per-seed data samples are the misuse studies' (2,000 / 3,000 / 10,000,
 patience 10), so `pytorch_init` is the misuse studies' `relu+norm` row on more seeds.
 
-    runner.run(STUDY, DyingReluConfig(), print)      # 4 variants x 20 seeds -> results/dying_relu
+    runner.run(STUDY, DyingReluConfig(), print)      # 5 variants x 20 seeds -> results/dying_relu
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class Variant(NamedTuple):
     initializer: str
     output_bias: float | None
     description: str
+    fc_activation: str = "sigmoid"  # the documents' misuse CNN
 
 
 VARIANTS = (
@@ -46,6 +51,7 @@ VARIANTS = (
     Variant("output_bias_1", "pytorch", 1.0, "PyTorch's init, output bias starting at +1"),
     Variant("output_bias_3", "pytorch", 3.0, "PyTorch's init, output bias starting at +3 (above most standardized labels)"),
     Variant("he_init", "he", None, "He-normal kernels, zero biases"),
+    Variant("fc_relu", "pytorch", None, "the documents' init, ReLU instead of sigmoid before the head", "relu"),
 )
 BY_NAME = {v.name: v for v in VARIANTS}
 
@@ -76,8 +82,12 @@ def units(config: DyingReluConfig) -> list[dict]:
     return [{"variant": v.name, "seed": s} for s in config.seed_list() for v in config.variant_list()]
 
 
+def model(variant: Variant, seed: int) -> train.Model:
+    return train.Model(HEAD, seed, fc_activation=variant.fc_activation)
+
+
 def engine_config(config: DyingReluConfig, variant: Variant) -> train.EngineConfig:
-    options = train.Options.covering([train.Model(HEAD, 0)])
+    options = train.Options.covering([model(variant, 0)])
     return train.EngineConfig("regression", options, initializer=variant.initializer, output_bias=variant.output_bias,
                               matmul_dtype=config.matmul_dtype, max_epochs=config.max_epochs, patience=config.patience,
                               models_in_parallel=config.models_in_parallel, probes=("positive_outputs",))
@@ -123,7 +133,7 @@ class Trainer:
             group = [batch[i] for i in members]
             samples = [train.Sample(self.sample(u["seed"])["train"], self.sample(u["seed"])["valid"]) for u in group]
             start = time.perf_counter()
-            fit = self.program(BY_NAME[name]).fit([train.Model(HEAD, u["seed"]) for u in group], self.pool, samples,
+            fit = self.program(BY_NAME[name]).fit([model(BY_NAME[name], u["seed"]) for u in group], self.pool, samples,
                                                   {"test": self.test})
             for i, record in zip(members, runner.records_of(
                     fit, group, lambda j: fit.evaluations["test"][j], time.perf_counter() - start,
