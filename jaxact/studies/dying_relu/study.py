@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import time
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from jaxact import data, tasks, train
 from jaxact.combinations import Combination
@@ -80,6 +80,13 @@ SMOKE = dict(seeds=3, train_size=300, valid_size=200, test_size=500, max_epochs=
 def units(config: DyingReluConfig) -> list[dict]:
     """One unit per seed x variant, seed-major."""
     return [{"variant": v.name, "seed": s} for s in config.seed_list() for v in config.variant_list()]
+
+
+def seed_major(queue) -> Callable[[dict], int]:
+    """Claim by seed, whatever the enqueue order: a variant added to the table after a run catches
+    up on the seeds the others have before any variant gets more (an interrupted study holds every
+    variant on as many seeds as possible)."""
+    return lambda unit: unit["seed"]
 
 
 def model(variant: Variant, seed: int) -> train.Model:
@@ -156,7 +163,7 @@ class DyingReluStudy(runner.Study):
         return {"direction": "minimize"}
 
     def source(self, config: DyingReluConfig) -> runner.Grid:
-        return runner.Grid(units(config))
+        return runner.Grid(units(config), seed_major)
 
     def trainer(self, config: DyingReluConfig) -> Trainer:
         return Trainer(config)
