@@ -67,11 +67,15 @@ def test_the_summary_counts_deaths_at_init_and_in_training_with_exact_intervals(
     assert summary["n"] == 20
     assert summary["dead"]["k"] == 9 and summary["dead_at_init"]["k"] == 7
     assert summary["died_during_training"]["k"] == 3 and summary["revived"] == 1
+    assert summary["at_chance"]["k"] == 9  # the dead ones; 0.61-0.89 are far below 95 % of 1.78
     exact = scipy.stats.binomtest(9, 20).proportion_ci(0.95, method="exact")
     assert summary["dead"]["ci95"] == pytest.approx([exact.low, exact.high])
     assert summary["at_most_documented"]["k"] == 1  # 0.61 <= 0.6272
     assert summary["documented_within_range"]
     assert summary["test_alive"]["n"] == 11 and summary["test_alive"]["max"] == pytest.approx(0.89)
+    alive_constant = report.variant_summary([_record("output_bias_3", 0, 1.7837, 1.0, 1.0),
+                                             _record("output_bias_3", 1, 0.7, 1.0, 0.5)])
+    assert alive_constant["dead"]["k"] == 0 and alive_constant["at_chance"]["k"] == 1  # z > 0, yet a constant
     all_dead = report.variant_summary([_record("pytorch_init", s, 1.78, 0.0, 0.0) for s in range(5)])
     assert not all_dead["documented_within_range"] and all_dead["dead"]["ci95"][0] > 0.47
 
