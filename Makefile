@@ -61,6 +61,8 @@ results: data
 	$(PY) -m experiments.loss_misuse --task=all --dataset=digits --seeds=10 --out_dir=results/loss_misuse_digits --unit_cache=results/unit_cache.jsonl
 	$(PY) -m experiments.compare_datasets --results=results/loss_misuse,results/loss_misuse_digits --out_dir=results/mnist_vs_digits/loss_misuse
 	$(PY) -m experiments.activation_hpo --out_dir=results/activation_hpo
+	$(PY) -m experiments.activation_factorial --out_dir=results/activation_factorial
+	$(PY) -m experiments.dying_relu --out_dir=results/dying_relu
 	$(PY) -m experiments.package_evidence --results=results
 
 clean-venv:

@@ -5,7 +5,7 @@
     python -m experiments.compare_datasets --results=runs/activation_misuse/all,runs/activation_misuse/digits-all \\
         --out_dir=runs/activation_misuse/compare
 
-Writes comparison.md and comparison.json.
+Writes comparison.md, comparison.json and forest.png (every claim's interval against its boundary, per dataset).
 """
 
 import json
@@ -39,8 +39,9 @@ def main(argv):
     out.mkdir(parents=True, exist_ok=True)
     reporting.write_json(out / "comparison.json", comparison)
     (out / "comparison.md").write_text(report.compare_markdown(comparison))
+    reporting.misuse_forest(documents, out / "forest.png")
     print(f"{len(comparison['rows'])} claims on {', '.join(comparison['datasets'])}; "
-          f"{len(comparison['changed'])} change verdict -> {out}/comparison.md")
+          f"{len(comparison['changed'])} change verdict -> {out}/comparison.md, forest.png")
 
 
 if __name__ == "__main__":

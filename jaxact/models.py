@@ -282,6 +282,9 @@ class CNNConfig:
     final_activation: ActivationName = "softmax"
     initializer: str = "pytorch"
     matmul_dtype: str = "float32"  # or "bfloat16": bf16 inputs, float32 accumulation (see `matmul`)
+    # The output layer's initial bias, every output set to it (None: the initializer's). A positive
+    # value starts a ReLU output head alive: z > 0 on every input, so gradients reach it.
+    output_bias: float | None = None
 
 
 class CNN(nnx.Module):
@@ -297,6 +300,8 @@ class CNN(nnx.Module):
         self.conv3 = Conv3x3(64, 64, 0, init, rngs)
         self.fc = Dense(4 * 4 * 64, 64, init, rngs)
         self.out = Dense(64, config.num_outputs, init, rngs)
+        if config.output_bias is not None:  # after Dense drew its bias: every other parameter is unchanged
+            self.out.bias = nnx.Param(jnp.full((config.num_outputs,), config.output_bias, jnp.float32))
         # One module per site, so a PReLU slope is learned per layer.
         self.conv_act1, self.conv_act2, self.conv_act3 = (ActivationSite(config.conv_activation) for _ in range(3))
         self.fc_act = ActivationSite(config.fc_activation)

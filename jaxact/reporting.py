@@ -130,3 +130,140 @@ def number_ranges(numbers) -> str:
 
 def write_json(path: pathlib.Path, document) -> None:
     path.write_text(json.dumps(document, indent=1, allow_nan=True, default=str))
+
+
+VERDICTS = ("holds", "does not hold", "inconclusive")  # the misuse studies' three words (misuse.report.STATUSES)
+
+
+def against(interval, low: float, high: float) -> str:
+    """A claim decided from its 95 % interval and its region [low, high] (the misuse studies' rule):
+    holds when the interval lies inside the region, does not hold when it lies entirely outside,
+    inconclusive when it straddles a boundary (or there is no interval)."""
+    if interval is None:
+        return "inconclusive"
+    if low <= interval[0] and interval[1] <= high:
+        return "holds"
+    if interval[1] < low or interval[0] > high:
+        return "does not hold"
+    return "inconclusive"
+
+
+def spearman_ci(x, y, columns: int, resamples: int = 2_000, seed: int = 0) -> tuple[float, list[float] | None]:
+    r"""Spearman's rank correlation of per-group means and its 95 % percentile bootstrap interval.
+
+    `x`, `y`: Float[ndarray, "groups columns"], one row per group (e.g. per conv activation), one
+    column per paired observation (e.g. (FC activation, seed)); NaN cells are left out of a mean.
+    The statistic is :math:`\rho(\bar x_g, \bar y_g)` over the groups; each resample draws
+    `columns` columns with replacement and recomputes both means, so the interval holds the
+    uncertainty of every group's mean. Returns (rho, [low, high]); resamples with a constant mean
+    vector (rho undefined) are dropped."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+
+    def rho(cols):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mx, my = np.nanmean(x[:, cols], axis=1), np.nanmean(y[:, cols], axis=1)
+            kept = np.isfinite(mx) & np.isfinite(my)
+            if kept.sum() < 3 or np.ptp(mx[kept]) == 0 or np.ptp(my[kept]) == 0:
+                return np.nan
+            return scipy.stats.spearmanr(mx[kept], my[kept]).statistic
+
+    estimate = float(rho(np.arange(columns)))
+    rng = np.random.default_rng(seed)
+    draws = np.array([rho(rng.integers(0, columns, columns)) for _ in range(resamples)])
+    draws = draws[np.isfinite(draws)]
+    if draws.size < resamples // 2:
+        return estimate, None
+    low, high = np.percentile(draws, [100 * (1 - CONFIDENCE) / 2, 100 * (1 + CONFIDENCE) / 2])
+    return estimate, [float(low), float(high)]
+
+
+def forest_plot(panels: list[dict], path: pathlib.Path, title: str, shared_rows: bool = True) -> None:
+    """Every claim's interval against its region, one subplot per panel, side by side.
+
+    panels: [{"title", "xlabel", "rows": [{"label", "estimate", "interval", "region": [low, high],
+    "status"}], optional "xlim", optional "symlog": a symmetric-log x axis, linear within +-that}]; a row's region (where the claim holds) is shaded, its interval drawn in the colour
+    of its verdict (holds green, does not hold red, inconclusive grey). With `shared_rows` rows with
+    the same label line up across panels (MNIST and digits); else each panel lists its own rows
+    (claims in different units)."""
+    colors = {"holds": "tab:green", "does not hold": "tab:red", "inconclusive": "tab:gray"}
+    every_label = list(dict.fromkeys(r["label"] for p in panels for r in p["rows"]))
+    tallest = len(every_label) if shared_rows else max(len(p["rows"]) for p in panels)
+    fig, axes = figure((5.2 if shared_rows else 7.5) * len(panels) + 2.5, 0.42 * tallest + 1.8, ncols=len(panels))
+    axes = np.atleast_1d(axes)
+    for ax, panel in zip(axes, panels):
+        labels = every_label if shared_rows else [r["label"] for r in panel["rows"]]
+        for row in panel["rows"]:
+            y = len(labels) - 1 - labels.index(row["label"])
+            low, high = row["region"]
+            ax.barh(y, (high if np.isfinite(high) else 1e9) - (low if np.isfinite(low) else -1e9),
+                    left=low if np.isfinite(low) else -1e9, height=0.8, color="tab:green", alpha=0.12)
+            for bound in (low, high):
+                if np.isfinite(bound):
+                    ax.plot([bound, bound], [y - 0.4, y + 0.4], color="tab:green", lw=1)
+            color = colors.get(row["status"], "black")
+            if row["interval"] is not None:
+                ax.plot(row["interval"], [y, y], color=color, lw=2.5)
+            if row["estimate"] is not None and np.isfinite(row["estimate"]):
+                ax.plot(row["estimate"], y, "o", color=color)
+        finite_points = [v for r in panel["rows"] for v in ([*(r["interval"] or [])] + [r["estimate"]]
+                                                            + [b for b in r["region"] if np.isfinite(b)])
+                         if v is not None and np.isfinite(v)]
+        if finite_points:
+            span = max(finite_points) - min(finite_points) or 1.0
+            ax.set_xlim(min(finite_points) - 0.08 * span, max(finite_points) + 0.08 * span)
+        if panel.get("xlim"):
+            ax.set_xlim(*panel["xlim"])
+        if panel.get("symlog"):  # claims many margins away beside ones near their boundary
+            ax.set_xscale("symlog", linthresh=panel["symlog"])
+        ax.set_ylim(-0.6, len(labels) - 0.4)
+        ax.set_yticks(range(len(labels)))
+        ax.set_yticklabels(labels[::-1] if ax is axes[0] or not shared_rows else [""] * len(labels), fontsize=8)
+        ax.set_title(panel["title"], fontsize=10)
+        ax.set_xlabel(panel["xlabel"])
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(f"{title} (shaded: where the claim holds; line: 95 % interval; green holds, red does not, "
+                 "grey inconclusive)", fontsize=9)
+    save(fig, path)
+
+
+def misuse_claim_rows(document: dict) -> list[dict]:
+    """A misuse study's claims (results.json) as forest rows, each in units of its own boundary so
+    that accuracy and MSE claims share an axis:
+
+    - parity / worse: the gain over the reference / the margin (parity holds in [-1, 1], worse
+      below -1);
+    - fails: how far the test metric is from chance, in units of the chance band (accuracy:
+      (metric - chance) / 0.05; MSE: (chance - MSE) / (0.05 chance)); it holds at or below 1.
+    """
+    rows = []
+    for v in document["variants"]:
+        verdict = v.get("verdict")
+        if not verdict:
+            continue
+        interval = verdict["interval"]
+        if v["claim"] == "fails":
+            low, high = verdict["band"]
+            if np.isfinite(high):  # accuracy: the band is (-inf, chance + width]
+                width = 0.05
+                chance = high - width
+                scaled = None if interval is None else [(x - chance) / width for x in interval]
+            else:  # MSE: the band is [share * chance, inf) with share 0.95
+                chance = low / 0.95
+                scaled = None if interval is None else sorted((chance - x) / (0.05 * chance) for x in interval)
+            region = [-np.inf, 1.0]
+        else:
+            margin = verdict["margin"]
+            scaled = None if interval is None else [x / margin for x in interval]
+            region = [-1.0, 1.0] if v["claim"] == "parity" else [-np.inf, -1.0]
+        estimate = None if scaled is None else float(np.mean(scaled))
+        rows.append({"label": f"{v['task']} {v['name']}: {v['claim']}", "estimate": estimate, "interval": scaled,
+                     "region": region, "status": verdict["status"]})
+    return rows
+
+
+def misuse_forest(documents: list[dict], path: pathlib.Path) -> None:
+    """One forest plot of a misuse study's claims on every dataset, side by side."""
+    panels = [{"title": d["dataset"], "xlabel": "interval in units of the claim's boundary", "symlog": 1.0,
+               "rows": misuse_claim_rows(d)} for d in documents]
+    forest_plot(panels, path, f"{documents[0]['study'].replace('_', ' ')}: every claim, MNIST and digits")

@@ -121,6 +121,7 @@ class EngineConfig:
     task: str
     options: Options = Options()
     initializer: str = "pytorch"
+    output_bias: float | None = None  # the output layer's initial bias (None: the initializer's; models.CNNConfig)
     matmul_dtype: str = "float32"
     batch_size: int = 32
     max_epochs: int = 100
@@ -136,7 +137,7 @@ class EngineConfig:
     def model(self) -> models.CNNConfig:
         o = self.options
         return models.CNNConfig(tasks.get_task(self.task).num_outputs, o.conv_activation, o.fc_activation,
-                                o.final_activation, self.initializer, self.matmul_dtype)
+                                o.final_activation, self.initializer, self.matmul_dtype, self.output_bias)
 
     def resolved(self) -> "EngineConfig":
         """Fills backend-dependent defaults and validates names."""
