@@ -399,7 +399,8 @@ def _worker(index: int, study: Study, config: RunConfig, invocation: Invocation,
 
 
 def quiet_logs() -> None:
-    """Silences absl/tfds INFO, Optuna's INFO and JAX's "Unable to initialize backend 'tpu'"."""
+    """Silences absl/tfds INFO, Optuna's INFO, JAX's "Unable to initialize backend 'tpu'" and SQLAlchemy's pool
+    tracebacks for connections a restarted database dropped."""
     import logging
     import os
 
@@ -412,6 +413,10 @@ def quiet_logs() -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # its retries' warnings: the runner says what matters
+    # A connection the database dropped (a restart) fails its ROLLBACK when it goes back to the pool:
+    # SQLAlchemy logs that with a traceback, then discards the connection; storage.RetryingRDBStorage
+    # retries the call that lost it, and reports a database that stays away in one line.
+    logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL)
 
 
 class CommandStopped(Exception):
