@@ -17,6 +17,8 @@ Variants (a declarative table, one program each: the initializer is part of the 
   Why it might help where init cannot: sigmoid FC outputs sit near 0.5 for every image, so z is
   nearly the same on all of them and Adam moves it as one block past 0; ReLU FC outputs differ
   between images, so z has a spread when its mean reaches the labels' mean (0, by standardization).
+- `lr_1e-4`: the documents' init at a 10x smaller learning rate (smaller steps of that block);
+- `lr_1e-4_bias_1`: both changes that measured as helping: alive at init, small steps after.
 Sizes, patience and the per-seed data samples are the misuse studies' (2,000 / 3,000 / 10,000,
 patience 10), so `pytorch_init` is the misuse studies' `relu+norm` row on more seeds.
 
@@ -44,6 +46,7 @@ class Variant(NamedTuple):
     output_bias: float | None
     description: str
     fc_activation: str = "sigmoid"  # the documents' misuse CNN
+    learning_rate: float = 1e-3  # the misuse studies' AdamW learning rate
 
 
 VARIANTS = (
@@ -52,6 +55,10 @@ VARIANTS = (
     Variant("output_bias_3", "pytorch", 3.0, "PyTorch's init, output bias starting at +3 (above most standardized labels)"),
     Variant("he_init", "he", None, "He-normal kernels, zero biases"),
     Variant("fc_relu", "pytorch", None, "the documents' init, ReLU instead of sigmoid before the head", "relu"),
+    Variant("lr_1e-4", "pytorch", None, "the documents' init, learning rate 1e-4 instead of 1e-3 (a smaller "
+            "first move of the whole block of outputs toward the labels' mean, ReLU's kink)", learning_rate=1e-4),
+    Variant("lr_1e-4_bias_1", "pytorch", 1.0, "learning rate 1e-4 and output bias starting at +1: every head starts "
+            "alive (the bias) and moves toward the kink in small steps (the learning rate)", learning_rate=1e-4),
 )
 BY_NAME = {v.name: v for v in VARIANTS}
 
@@ -90,7 +97,7 @@ def seed_major(queue) -> Callable[[dict], int]:
 
 
 def model(variant: Variant, seed: int) -> train.Model:
-    return train.Model(HEAD, seed, fc_activation=variant.fc_activation)
+    return train.Model(HEAD, seed, fc_activation=variant.fc_activation, learning_rate=variant.learning_rate)
 
 
 def engine_config(config: DyingReluConfig, variant: Variant) -> train.EngineConfig:
