@@ -22,7 +22,7 @@ Variants (a declarative table, one program each: the initializer is part of the 
 Sizes, patience and the per-seed data samples are the misuse studies' (2,000 / 3,000 / 10,000,
 patience 10), so `pytorch_init` is the misuse studies' `relu+norm` row on more seeds.
 
-    runner.run(STUDY, DyingReluConfig(), print)      # 5 variants x 20 seeds -> results/dying_relu
+    runner.run(STUDY, DyingReluConfig(), print)      # 7 variants x 20 seeds -> runs/dying_relu
 """
 
 from __future__ import annotations
