@@ -132,7 +132,7 @@ def write_json(path: pathlib.Path, document) -> None:
     path.write_text(json.dumps(document, indent=1, allow_nan=True, default=str))
 
 
-VERDICTS = ("holds", "does not hold", "inconclusive")  # the misuse studies' three words (misuse.report.STATUSES)
+VERDICTS = ("holds", "does not hold", "inconclusive")  # every study's three words
 
 
 def against(interval, low: float, high: float) -> str:

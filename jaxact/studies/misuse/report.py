@@ -17,23 +17,10 @@ from jaxact.studies import runner
 from jaxact.studies.misuse import table
 from jaxact.studies.misuse.study import StudyConfig
 
-STATUSES = ("holds", "does not hold", "inconclusive")
-
 
 def margin(task: tasks.Task, reference_mean: float) -> float:
     """How far from the reference still counts as parity, in the metric's units."""
     return table.ACCURACY_MARGIN if task.higher_is_better else table.MSE_MARGIN * abs(reference_mean)
-
-
-def _against(interval, low: float, high: float) -> str:
-    """holds: the interval inside [low, high]; does not hold: entirely outside it; else inconclusive."""
-    if interval is None:
-        return "inconclusive"
-    if low <= interval[0] and interval[1] <= high:
-        return "holds"
-    if interval[1] < low or interval[0] > high:
-        return "does not hold"
-    return "inconclusive"
 
 
 def verdict(claim: str, task: tasks.Task, values: dict[int, float], reference: dict[int, float] | None,
@@ -47,14 +34,14 @@ def verdict(claim: str, task: tasks.Task, values: dict[int, float], reference: d
       [-margin, margin], worse holds entirely below -margin. Pairs with a diverged side are dropped.
 
     Returns {"status", "interval", "band" or "margin", "holds_in", "seeds"}: status is one of
-    STATUSES; holds_in/seeds the per-seed tally of the same rule.
+    reporting.VERDICTS; holds_in/seeds the per-seed tally of the same rule.
     """
     if claim == "fails":
         learned = np.array([v if np.isfinite(v) else chance for v in values.values()])
         interval = reporting.bootstrap_ci(learned)
         band = (-np.inf, chance + table.CHANCE_BAND) if task.higher_is_better else (table.CHANCE_MSE_SHARE * chance, np.inf)
         per_seed = [band[0] <= v <= band[1] for v in learned]
-        return {"status": _against(interval, *band), "interval": interval, "band": [float(b) for b in band],
+        return {"status": reporting.against(interval, *band), "interval": interval, "band": [float(b) for b in band],
                 "holds_in": int(sum(per_seed)), "seeds": len(per_seed)}
     seeds = sorted(s for s in values if reference and s in reference
                    and np.isfinite(values[s]) and np.isfinite(reference[s]))
@@ -64,9 +51,9 @@ def verdict(claim: str, task: tasks.Task, values: dict[int, float], reference: d
     m = margin(task, reference_mean)
     interval = reporting.bootstrap_ci(gains)
     if claim == "parity":
-        status, per_seed = _against(interval, -m, m), [abs(g) <= m for g in gains]
+        status, per_seed = reporting.against(interval, -m, m), [abs(g) <= m for g in gains]
     elif claim == "worse":
-        status, per_seed = _against(interval, -np.inf, -m), [g < -m for g in gains]
+        status, per_seed = reporting.against(interval, -np.inf, -m), [g < -m for g in gains]
         if status == "inconclusive" and interval is not None and interval[0] >= -m:
             status = "does not hold"
     else:
