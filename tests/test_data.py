@@ -124,6 +124,11 @@ def test_smaller_sizes_are_prefixes(mnist_dir):
 def test_scaling_matches_documents():
     pixels = np.array([0, 127, 255], np.uint8)
     np.testing.assert_allclose(data.scale(pixels), (pixels / 255 - 0.5) / 0.5, rtol=1e-6)
+    # bit for bit the float32 operations of the documents' transform, on every pixel value and shape
+    every = np.arange(256, dtype=np.uint8).reshape(2, 8, 16, 1)
+    expected = ((every.astype(np.float32) / 255.0 - 0.5) / 0.5).astype(np.float32)
+    assert data.scale(every).dtype == np.float32 and data.scale(every).shape == every.shape
+    assert np.array_equal(data.scale(every).view(np.uint32), expected.view(np.uint32))
 
 
 def test_tensorflow_is_never_imported(misuse_splits):

@@ -31,9 +31,15 @@ class Split:
         return len(self.digits)
 
 
+# Every uint8 pixel's scaled value, computed once with the documents' float32 operations: indexing
+# it gives the same bits as scaling each pixel, in one pass instead of five over the array (a
+# worker scales MNIST's 60,000 train images in ~0.1 s instead of 0.25-1.0 s).
+_SCALED = ((np.arange(256, dtype=np.uint8).astype(np.float32) / 255.0 - 0.5) / 0.5).astype(np.float32)
+
+
 def scale(images: np.ndarray) -> np.ndarray:
     """uint8 pixels to float32 as the documents did: (x / 255 - 0.5) / 0.5, into [-1, 1]."""
-    return ((images.astype(np.float32) / 255.0 - 0.5) / 0.5).astype(np.float32)
+    return _SCALED[images]
 
 
 def sample_rows(plan: str, seed: int, dataset: str = "mnist") -> dict[str, np.ndarray]:
