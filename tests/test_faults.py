@@ -196,15 +196,23 @@ def test_a_signal_while_training_stops_every_worker_within_seconds_then_the_reru
 def test_ctrl_c_while_the_engine_compiles_stops_a_real_study_then_it_resumes(tmp_path, mnist_dir):
     out = tmp_path / "out"
     args = ["experiments.misuse", "--task=multiclass", f"--out_dir={out}", *SMOKE]
-    process = _start(*args, start_new_session=True)
+    # A cache without compiled programs (the data's cache shared): the workers compile for ~5 s, so
+    # the signal lands in the compilation, not after a study that loaded its program and finished.
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (mnist_dir.parent / "arrays").mkdir(exist_ok=True)
+    for part in ("mnist", "arrays"):
+        (cache / part).symlink_to(mnist_dir.parent / part)
+    env = {"JAXACT_CACHE_DIR": str(cache)}
+    process = _start(*args, env=env, start_new_session=True)
     assert process.stdout.readline().startswith("activation_misuse multiclass:")  # the workers are starting
-    time.sleep(6)  # spawned, loading the data or compiling
+    time.sleep(5)  # spawned (~2 s), data loaded and traced (~1 s), compiling
     start = time.monotonic()
     os.killpg(process.pid, signal.SIGINT)
     code, stdout, err = _finish(process, timeout=60)
     assert code == 130 and time.monotonic() - start < 8
     assert _one_line(err).startswith("interrupted (SIGINT): ")
-    code, stdout, err = _finish(_start(*args), timeout=600)
+    code, stdout, err = _finish(_start(*args, env=env), timeout=600)
     assert code == 0, err
     study = optuna.load_study(study_name="activation_misuse-multiclass", storage=_journal(out))
     keys = collections.Counter(t.user_attrs["key"] for t in study.get_trials() if t.state.name == "COMPLETE")

@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import os
 import signal
+import sys
 import time
 
 GRACE_SECONDS = 5.0
@@ -74,6 +75,11 @@ def _worker_main(target, index: int, placement: str, args: tuple, faults) -> Non
     place(index, placement)
     try:
         target(index, *args)
+        # Everything the worker did is stored (journal appends are fsynced): skip the interpreter's
+        # teardown (JAX's backend and caches, ~0.5 s per worker at the end of every study).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     except Stopped:
         os._exit(STOPPED_EXIT)
     except Fault as fault:
@@ -134,6 +140,7 @@ def run_workers(target, args: tuple, workers: int, placement: str, interrupts: I
     in another order, and training amplifies that last bit into other epochs and accuracies, so a
     unit's numbers would depend on --workers. `target` must be importable (a module-level function)."""
     import multiprocessing
+    import multiprocessing.connection
 
     context = multiprocessing.get_context("spawn")
     faults = context.Queue()
@@ -151,8 +158,8 @@ def run_workers(target, args: tuple, workers: int, placement: str, interrupts: I
     lines: list[str] = []
     stop_at = None
     while any(p.exitcode is None for p in processes):
-        for process in processes:
-            process.join(0.2)
+        # Wakes as soon as a worker exits, else every 0.2 s to look at faults and signals.
+        multiprocessing.connection.wait([p.sentinel for p in processes if p.exitcode is None], timeout=0.2)
         while not faults.empty():
             lines.append(faults.get())
         if (interrupts.signal is not None or lines) and stop_at is None:
