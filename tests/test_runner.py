@@ -73,6 +73,8 @@ def test_a_toy_study_runs_on_two_workers_and_a_rerun_trains_nothing(tmp_path):
     assert sorted(line.split("]")[0] for line in lines[1:-1]) == sorted(f"[{i}/6" for i in range(1, 7))
     assert lines[-1].startswith("done in") and lines[-1].endswith(f"{tmp_path / 'out'}/toy.json")
     assert (tmp_path / "out" / "study.journal").exists() and (tmp_path / "out" / "worker-1.log").exists()
+    (invocation,) = document["seconds"]["invocations"]
+    assert 0 <= invocation["idle_at_end"] <= 2 * invocation["wall"]
     again = runner.run(ToyStudy(), config, sink)
     assert again["seconds"] == document["seconds"]  # nothing trained, no invocation recorded
     assert pathlib.Path(sink.path).read_text().splitlines()[-2].endswith("6 of 6 already done, 2 worker(s) on cpu -> "
@@ -99,3 +101,25 @@ def test_bad_common_input_fails_before_anything_is_written(tmp_path):
         with pytest.raises(ValueError, match=message):
             runner.run(ToyStudy(), config, print)
     assert not (tmp_path / "a").exists()
+
+
+def test_idle_at_end_sums_each_workers_wait_for_the_last_unit():
+    import datetime
+
+    import optuna
+
+    from jaxact.studies import queue as queue_module
+
+    def unit(owner, finished_at):
+        trial = optuna.trial.create_trial(value=0.0, user_attrs={"owner": owner})
+        trial.datetime_start = datetime.datetime.fromtimestamp(finished_at - 5)
+        trial.datetime_complete = datetime.datetime.fromtimestamp(finished_at)
+        return trial
+
+    trials = [unit("vm:1", 1_000_050), unit("vm:1", 1_000_100), unit("vm:2", 1_000_090),
+              unit("other:7", 1_000_000), unit("vm:3", 1_000_200)]  # another machine; after the invocation
+    invocation = {"started": 1_000_000.0, "wall": 105.0, "workers": 2, "host": "vm"}
+    assert queue_module.idle_at_end(invocation, trials) == pytest.approx(10.0)
+    # a third worker that finished nothing waited from the start
+    assert queue_module.idle_at_end({**invocation, "workers": 3}, trials) == pytest.approx(110.0)
+    assert queue_module.idle_at_end({"started": 0.0, "wall": 1.0, "workers": 2}, trials) is None  # an old record

@@ -108,6 +108,26 @@ def _unowned_for(trial: FrozenTrial, now: float) -> float:
     return now - started
 
 
+def idle_at_end(invocation: dict, trials: list[FrozenTrial]) -> float | None:
+    """Core-seconds an invocation's workers waited for its last unit: with f_w the time worker w
+    finished its last unit and F = max_w f_w, sum_w (F - f_w), a worker that finished none counting
+    from the invocation's start. 0 when every worker worked to the end; None without finished
+    units (or without the record's host, kept from before invocations had one)."""
+    if "host" not in invocation:
+        return None
+    start, stop = invocation["started"], invocation["started"] + invocation["wall"]
+    last: dict[str, float] = {}
+    for trial in trials:
+        owner = str(trial.user_attrs.get(OWNER, ""))
+        done = trial.datetime_complete.timestamp() if trial.datetime_complete else None
+        if done is not None and start <= done <= stop and owner.rsplit(":", 1)[0] == invocation["host"]:
+            last[owner] = max(last.get(owner, start), done)
+    if not last:
+        return None
+    end = max(last.values())
+    return sum(end - t for t in last.values()) + max(0, invocation["workers"] - len(last)) * (end - start)
+
+
 def unit_key(unit: dict) -> str:
     return json.dumps(unit, sort_keys=True)
 
@@ -334,14 +354,18 @@ class UnitQueue:
         starts and ends, its workers after every batch they finish: an invocation killed midway
         keeps the wall time up to its last finished batch."""
         self.storage.set_study_user_attr(self.id, invocation.key, {
-            "started": invocation.started, "wall": time.time() - invocation.started, "workers": invocation.workers})
+            "started": invocation.started, "wall": time.time() - invocation.started, "workers": invocation.workers,
+            "host": invocation.host})
 
     def seconds(self) -> dict:
-        """{"train": summed unit-training seconds, "invocations": [{"wall", "workers", ...}] in the
-        order they started}."""
+        """{"train": summed unit-training seconds, "invocations": [{"wall", "workers", "idle_at_end",
+        ...}] in the order they started}; see `idle_at_end`."""
         attrs = self.storage.get_study_user_attrs(self.id)
         seconds = attrs.get(SECONDS) or {}
         recorded = sorted((v for k, v in attrs.items() if k.startswith(INVOCATION)), key=lambda i: i["started"])
+        if recorded:
+            finished = self.trials(states=FINISHED)
+            recorded = [{**i, "idle_at_end": idle_at_end(i, finished)} for i in recorded]
         return {"train": seconds.get("train", 0.0), "invocations": seconds.get("invocations", []) + recorded}
 
     def finished(self) -> list[FrozenTrial]:

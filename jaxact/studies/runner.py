@@ -24,11 +24,12 @@ import json
 import math
 import pathlib
 import signal
+import threading
 import time
 import uuid
 from typing import Any, Callable, NamedTuple
 
-from jaxact import backend, data, models
+from jaxact import backend, data, models, reporting
 from jaxact.config import check_at_least, option
 from jaxact.studies import cache, storage, workers
 from jaxact.studies import queue as queue_module
@@ -480,6 +481,8 @@ def _run(study: Study, config: RunConfig, sink: Callable[[str], None], interrupt
     if done < total and interrupts.signal is None:  # a finished study run again trains nothing, records nothing
         invocation = Invocation.start(count)
         queue.record(invocation)
+        # The report's SciPy and Matplotlib (~1.5 s to import) load while the workers train, not after.
+        threading.Thread(target=reporting.import_dependencies, daemon=True).start()
         outcome = workers.run_workers(_worker, (study, config, invocation, done, total, sink), count, placement,
                                       interrupts)
         with contextlib.suppress(OSError, storage.StorageError):
