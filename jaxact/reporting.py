@@ -115,15 +115,18 @@ def wall_seconds(invocations: list[dict]) -> float:
     return total + sum(i["wall"] for i in invocations if "started" not in i)
 
 
-def time_text(seconds: dict, backend: str, unit: str) -> str:
-    """The sentence every report gives its cost: wall time over all invocations of the study (a
-    resumed study has several; overlapping ones count once), the worker count of each, and the
-    summed training seconds of its units (`unit`: "unit", "trial"); `seconds` is the study's
-    {"train", "invocations": [{"started", "wall", "workers"}]}."""
+def time_text(seconds: dict, versions: dict, unit: str) -> str:
+    """The sentences every report gives its cost and provenance: wall time over all invocations of
+    the study (a resumed study has several; overlapping ones count once), the worker count of each,
+    the summed training seconds of its units (`unit`: "unit", "trial"), the backend and `versions`
+    (`versions()` of the command that wrote the report), and the cores' idle time at the end;
+    `seconds` is the study's {"train", "invocations": [{"started", "wall", "workers", "idle_at_end"}]}."""
     invocations = seconds.get("invocations", [])
     workers = ", ".join(str(i["workers"]) for i in invocations) or "—"
+    stack = ", ".join(f"{name} {version}" for name, version in versions.items() if name != "backend")
     text = (f"Wall time {wall_seconds(invocations) / 60:.1f} min over {len(invocations)} invocation(s) with {workers} "
-            f"worker(s); {seconds.get('train', 0.0) / 60:.1f} min of {unit} training, on {backend}.")
+            f"worker(s); {seconds.get('train', 0.0) / 60:.1f} min of {unit} training, on {versions.get('backend')} "
+            f"({stack}).")
     idle = [(i["idle_at_end"], i["workers"] * i["wall"]) for i in invocations if i.get("idle_at_end") is not None]
     if idle:
         spent = sum(s for _, s in idle)

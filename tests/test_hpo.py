@@ -186,10 +186,10 @@ def test_observations_share_ranks_on_ties_and_give_gaps_in_images():
                        "images ahead, one standard error is 0.22 points (11 images)")
     document["trials"].append(_trial(6, "prelu", "tanh", 1e-3, 0.9762))
     assert report.observations(document)[2][2] is True
-    markdown = report.markdown({**document, "study_name": "s", "versions": {"backend": "cpu"},
+    markdown = report.markdown({**document, "study_name": "s", "versions": {"jax": "0.12.0.1", "backend": "cpu"},
                                 "seconds": {"train": 50.0, "invocations": [{"wall": 60.0, "workers": 2}]},
                                 "best": {**document["trials"][0], "evaluations": {"test": 0.98}},
                                 "config": dataclasses.asdict(hpo.HPOConfig()), "units_per_program": 1,
                                 "settings": hpo.HPOConfig().settings()})
     assert "| 1 | prelu | 97.62 % | 3 |" in markdown and "| 1 | leaky_relu_0.01 | 97.62 % | 1 |" in markdown
-    assert "Wall time 1.0 min over 1 invocation(s) with 2 worker(s); 0.8 min of trial training, on cpu." in markdown
+    assert "Wall time 1.0 min over 1 invocation(s) with 2 worker(s); 0.8 min of trial training, on cpu (jax 0.12.0.1)." in markdown

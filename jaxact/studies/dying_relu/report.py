@@ -103,7 +103,7 @@ def markdown(document: dict) -> str:
              "**dead** when its pre-activation z is <= 0 on every train image at the best epoch's params (its output "
              "is then the train mean: chance MSE); **dead at init** when so before the first step. Intervals of rates: "
              f"95 % Clopper-Pearson. **{document['units_done']} of {document['units_total']} units done.** "
-             + reporting.time_text(document["seconds"], document["versions"]["backend"], "unit"), "",
+             + reporting.time_text(document["seconds"], document["versions"], "unit"), "",
              "| variant | dead | dead at init | died while training | revived (dead at init, alive at end) | "
              "at chance (MSE >= 95 % of chance) | test MSE, all seeds | test MSE, live heads | chance MSE |",
              "|---|---|---|---|---|---|---|---|---|"]

@@ -191,7 +191,7 @@ def markdown(document: dict) -> str:
              f"{settings['test_size'] or 10000}, patience {settings['patience']}, max {settings['max_epochs']} epochs, "
              f"softmax output with the documents' cross-entropy on it. **{document['units_done']} of "
              f"{document['units_total']} units done**, {document['diverged']} diverged. "
-             + reporting.time_text(document["seconds"], document["versions"]["backend"], "unit"), "",
+             + reporting.time_text(document["seconds"], document["versions"], "unit"), "",
              "## The documents' claims", "",
              "| claim | measured | 95 % interval | region where it holds | verdict |", "|---|---|---|---|---|"]
     for c in document["claims"]:

@@ -128,7 +128,7 @@ def markdown(document: dict) -> str:
              f"{document['units_per_program']}; train {settings['train']} / valid {settings['valid']} / "
              f"HPO-valid {settings['hpo_valid']} / test {settings['test_size'] or 10_000}, patience {settings['patience']}"
              f"{', bfloat16 matmuls' if settings['matmul_dtype'] == 'bfloat16' else ''}. "
-             + reporting.time_text(document["seconds"], document["versions"]["backend"], "trial"), ""]
+             + reporting.time_text(document["seconds"], document["versions"], "trial"), ""]
     if best:
         lines += ["| | conv_activation | fc_activation | learning_rate | HPO-valid | test |", "|---|---|---|---|---|---|",
                   f"| jaxact (trial {best['number']}) | {best['params']['conv_activation']} | {best['params']['fc_activation']} | "

@@ -185,7 +185,7 @@ def markdown(document: dict) -> str:
              f": --split={settings['split']}), train {settings['train']} / valid {settings['valid']} / test "
              f"{test_size}, patience {settings['patience']}, max {settings['max_epochs']} epochs"
              f"{', bfloat16 matmuls' if settings['matmul_dtype'] == 'bfloat16' else ''}. "
-             + reporting.time_text(document["seconds"], document["versions"]["backend"], "unit"), ""]
+             + reporting.time_text(document["seconds"], document["versions"], "unit"), ""]
     for info in document["tasks"]:
         task = tasks.get_task(info["task"])
         hib = task.higher_is_better
