@@ -4,6 +4,8 @@ stdout; bad input is one line on stderr and a non-zero exit, before anything is 
 from __future__ import annotations
 
 import functools
+import logging
+import os
 import sys
 
 from experiments import _flags
@@ -24,6 +26,12 @@ def main(study: runner.Study, config_class) -> None:
     except runner.CommandStopped as stopped:
         print(stopped.line, file=sys.stderr, flush=True)
         sys.exit(stopped.exit_code)
+    # Everything is written (reports, journal appends fsynced): skip the interpreter's teardown of
+    # JAX, XLA and the report's libraries, ~0.6 s at the end of every command (as the workers do).
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def fail(error: Exception) -> None:
