@@ -78,8 +78,8 @@ def whole_table(pool_split, test_split, sizes: dict) -> dict:
     models = [train.Model(c, seed) for c, seed in units]
     config = train.EngineConfig(task.name, train.Options.covering(models), max_epochs=sizes["max_epochs"],
                                 models_in_parallel=None)
-    pool = train.Dataset(pool_split.images, task.targets(pool_split.digits))
-    test = train.Dataset(test_split.images, task.targets(test_split.digits))
+    pool = train.Dataset(pool_split.pixels, task.targets(pool_split.digits))
+    test = train.Dataset(test_split.pixels, task.targets(test_split.digits))
     samples = _samples(sizes["seeds"], sizes)  # each seed its own data sample, as --split=per_seed
     result = train.Program(config).fit(models, pool, [samples[seed] for _, seed in units], {"test": test})
     ran = len(models) * int(result.epochs.max())
@@ -125,7 +125,7 @@ def main(argv):
                 "versions": reporting.versions(), "sizes": sizes, "throughput": []}
     pool_split = data.train_pool()
     test_split = data.test_split(test_size=sizes["test"])
-    pool = train.Dataset(pool_split.images, tasks.get_task("multiclass").targets(pool_split.digits))
+    pool = train.Dataset(pool_split.pixels, tasks.get_task("multiclass").targets(pool_split.digits))
     for models in sizes["models"]:
         try:
             row = throughput(pool, models, sizes)

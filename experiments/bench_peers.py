@@ -49,9 +49,11 @@ def _engine_epochs(epochs: int, matmul_dtype: str) -> list[dict]:
     from jaxact.combinations import Combination
 
     config = train.EngineConfig("multiclass", matmul_dtype=matmul_dtype).resolved()
-    datasets = train.Dataset.for_task(tasks.get_task("multiclass"), data.make_splits("misuse", seed=0))
-    pool, sample = train.pool_of(datasets["train"], datasets["valid"])
-    pool = train.Dataset(jax.numpy.asarray(pool.images), jax.numpy.asarray(pool.targets))
+    splits, task = data.make_splits("misuse", seed=0), tasks.get_task("multiclass")
+    # uint8 pixels scaled inside the program, as the studies feed it
+    pool, sample = train.pool_of(*(train.Dataset(splits[name].pixels, task.targets(splits[name].digits))
+                                   for name in ("train", "valid")))
+    pool = train.Dataset(train.device_images(pool.images), jax.numpy.asarray(pool.targets))
     model = train.Model(Combination("multiclass", "softmax", "cce"), seed=0)
     row = train.Rows(*(jax.numpy.asarray(c[0]) for c in train.Rows.of(config.options, [model], [sample])))
     params = train.init(config, jax.random.key(0))

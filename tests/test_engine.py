@@ -316,3 +316,22 @@ def test_a_toy_loss_is_advised_by_its_spec_not_its_name(monkeypatch):
     assert "classification-loss-on-regression" in [f.rule for f in advise("regression", "identity", "focal")]
     assert Combination("multiclass", "softmax", "focal").corrected() == Combination("multiclass", "softmax", "focal",
                                                                                     on_logits=True)
+
+
+def test_uint8_pixels_train_as_their_scaled_images_bit_for_bit(mnist_dir):
+    """The studies hand the program uint8 pixels (scaled where it reads them); the float images
+    data.scale makes must give the same bits in every output."""
+    splits = data.make_splits("misuse", seed=2, sizes={"train": 1000, "valid": 300}, test_size=500)
+    as_images = {n: train.Dataset(s.images, MULTICLASS.targets(s.digits)) for n, s in splits.items()}
+    as_pixels = {n: train.Dataset(s.pixels, MULTICLASS.targets(s.digits)) for n, s in splits.items()}
+    assert as_pixels["train"].images.dtype == np.uint8 and as_images["train"].images.dtype == np.float32
+    program = train.Program(_config(max_epochs=3))
+    results = []
+    for datasets in (as_images, as_pixels):
+        pool, sample = train.pool_of(datasets["train"], datasets["valid"])
+        results.append(program.fit(_models(0, 1), pool, [sample] * 2, {"test": datasets["test"]}))
+    for field in ("train_loss", "valid_metric", "best_valid", "epochs", "best_epoch"):
+        np.testing.assert_array_equal(getattr(results[0], field), getattr(results[1], field))
+    np.testing.assert_array_equal(results[0].evaluations["test"], results[1].evaluations["test"])
+    assert all(jax.tree.leaves(jax.tree.map(np.array_equal, results[0].params, results[1].params)))
+    assert float(results[0].evaluations["test"].min()) > 0.3  # it learned (chance 0.1)

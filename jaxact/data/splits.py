@@ -13,33 +13,40 @@ Smaller sizes (smoke runs) take a prefix of each part: subsets stay nested and d
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
 from jaxact.data import registry
 
 
+# Every uint8 pixel's scaled value, Float[ndarray, "256"], computed once with the documents'
+# float32 operations: indexing it gives the same bits as scaling each pixel, in one pass instead of
+# five over the array. The engine indexes it too, inside the program, so a pool crosses to the
+# device as uint8 (a quarter of the bytes) and no process scales 60,000 images it never trains on.
+PIXEL_VALUES = ((np.arange(256, dtype=np.uint8).astype(np.float32) / 255.0 - 0.5) / 0.5).astype(np.float32)
+
+
+def scale(pixels: np.ndarray) -> np.ndarray:
+    """uint8 pixels to float32 as the documents did: (x / 255 - 0.5) / 0.5, into [-1, 1]."""
+    return PIXEL_VALUES[pixels]
+
+
 @dataclasses.dataclass(frozen=True)
 class Split:
-    """Images Float[ndarray, "n 28 28 1"] in [-1, 1], digits Int[ndarray, "n"], IDX rows."""
+    """Pixels UInt8[ndarray, "n 28 28 1"], digits Int[ndarray, "n"], IDX rows; `images` are the
+    pixels scaled into [-1, 1] (Float[ndarray, "n 28 28 1"], computed on first use)."""
 
-    images: np.ndarray
+    pixels: np.ndarray
     digits: np.ndarray
     rows: np.ndarray
 
+    @functools.cached_property
+    def images(self) -> np.ndarray:
+        return scale(self.pixels)
+
     def __len__(self) -> int:
         return len(self.digits)
-
-
-# Every uint8 pixel's scaled value, computed once with the documents' float32 operations: indexing
-# it gives the same bits as scaling each pixel, in one pass instead of five over the array (a
-# worker scales MNIST's 60,000 train images in ~0.1 s instead of 0.25-1.0 s).
-_SCALED = ((np.arange(256, dtype=np.uint8).astype(np.float32) / 255.0 - 0.5) / 0.5).astype(np.float32)
-
-
-def scale(images: np.ndarray) -> np.ndarray:
-    """uint8 pixels to float32 as the documents did: (x / 255 - 0.5) / 0.5, into [-1, 1]."""
-    return _SCALED[images]
 
 
 def sample_rows(plan: str, seed: int, dataset: str = "mnist") -> dict[str, np.ndarray]:
@@ -61,7 +68,7 @@ def make_splits(
     """The parts of `plan` plus "test" (the dataset's test images, or a prefix of `test_size`)."""
     rows = sample(plan, seed, sizes, dataset)
     train_images, train_digits = registry.arrays(dataset, "train")
-    splits = {name: Split(scale(train_images[r]), train_digits[r], r) for name, r in rows.items()}
+    splits = {name: Split(train_images[r], train_digits[r], r) for name, r in rows.items()}
     splits["test"] = test_split(dataset, test_size)
     return splits
 
@@ -77,14 +84,14 @@ def sample(plan: str, seed: int, sizes: dict[str, int] | None = None, dataset: s
 
 
 def train_pool(dataset: str = "mnist") -> Split:
-    """Every train row of `dataset`, scaled: the pool a program's models draw their samples from
-    (`sample`'s rows index it)."""
+    """Every train row of `dataset`: the pool a program's models draw their samples from (`sample`'s
+    rows index it)."""
     images, digits = registry.arrays(dataset, "train")
-    return Split(scale(images), digits, np.arange(len(digits)))
+    return Split(images, digits, np.arange(len(digits)))
 
 
 def test_split(dataset: str = "mnist", test_size: int | None = None) -> Split:
     """The dataset's test images, or their first `test_size`."""
     images, digits = registry.arrays(dataset, "test")
     rows = np.arange(test_size or len(digits))
-    return Split(scale(images[rows]), digits[rows], rows)
+    return Split(images[rows], digits[rows], rows)

@@ -116,8 +116,8 @@ class Trainer:
         pool = data.train_pool(config.dataset)
         test = data.test_split(config.dataset, config.test_size)
         self.pool_digits, self.test_digits = pool.digits, test.digits
-        self.pool = train.Dataset(pool.images, self.task.targets(pool.digits))
-        self.test = train.Dataset(test.images, self.task.targets(test.digits))
+        self.pool = train.Dataset(pool.pixels, self.task.targets(pool.digits))
+        self.test = train.Dataset(test.pixels, self.task.targets(test.digits))
         self.samples: dict[int, dict] = {}
         self.programs: dict[str, train.Program] = {}
 

@@ -100,8 +100,8 @@ class Trainer:
         task = tasks.get_task("multiclass")
         pool = data.train_pool(config.dataset)
         test = data.test_split(config.dataset, config.test_size)
-        self.pool = train.Dataset(pool.images, task.targets(pool.digits))
-        self.test = train.Dataset(test.images, task.targets(test.digits))
+        self.pool = train.Dataset(pool.pixels, task.targets(pool.digits))
+        self.test = train.Dataset(test.pixels, task.targets(test.digits))
         self.samples: dict[int, train.Sample] = {}
         self.program = train.Program(engine_config(config))
 

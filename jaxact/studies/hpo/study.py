@@ -126,11 +126,11 @@ class Trainer:
         pool = data.train_pool(config.dataset)
         rows = data.sample("hpo", config.seed, config.sizes(), config.dataset)
         test = data.test_split(config.dataset, config.test_size)
-        self.pool = train.Dataset(pool.images, task.targets(pool.digits))
+        self.pool = train.Dataset(pool.pixels, task.targets(pool.digits))
         self.sample = train.Sample(rows["train"], rows["valid"])
-        self.evaluation_sets = {"hpo_valid": train.Dataset(pool.images[rows["hpo_valid"]],
+        self.evaluation_sets = {"hpo_valid": train.Dataset(pool.pixels[rows["hpo_valid"]],
                                                            task.targets(pool.digits[rows["hpo_valid"]])),
-                                "test": train.Dataset(test.images, task.targets(test.digits))}
+                                "test": train.Dataset(test.pixels, task.targets(test.digits))}
         self.program = train.Program(engine_config(config))
 
     def train(self, units: list[dict]) -> list[runner.UnitRecord]:

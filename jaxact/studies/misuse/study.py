@@ -125,8 +125,8 @@ class Trainer:
             task = tasks.get_task(task_name)
             batch = [units[i] for i in members]
             samples = [train.Sample(self.sample(u["seed"])["train"], self.sample(u["seed"])["valid"]) for u in batch]
-            pool = train.Dataset(self._pool.images, task.targets(self._pool.digits))
-            test = train.Dataset(self._test.images, task.targets(self._test.digits))
+            pool = train.Dataset(self._pool.pixels, task.targets(self._pool.digits))
+            test = train.Dataset(self._test.pixels, task.targets(self._test.digits))
             start = time.perf_counter()
             fit = self.program(task_name).fit([train.Model(combination_of(u), u["seed"]) for u in batch], pool, samples,
                                               {"test": test})
