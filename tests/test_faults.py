@@ -13,6 +13,7 @@ import pathlib
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import optuna
@@ -106,6 +107,63 @@ def test_a_record_damaged_before_the_last_is_one_line_naming_the_file_the_offset
     code, stdout, err = _finish(_toy(out, "--points=6", "--seconds=0"))
     assert code == 0, err
     _assert_every_unit_once(_journal(out), 6)
+
+
+_HOLD_THE_LOCK = """
+import os, sys, time
+from jaxact.studies import storage
+def stall(fd):  # the append is under the lock and its bytes written: say so, never return
+    print("holding", flush=True)
+    time.sleep(600)
+os.fsync = stall
+storage.RecoveringJournalBackend(sys.argv[1]).append_logs([{"op_code": 0, "study_name": "killed", "directions": [1]}])
+"""
+
+
+def test_a_writer_killed_while_it_holds_the_journal_lock_does_not_stall_the_others(tmp_path):
+    """A worker that dies mid-append (SIGKILL, or os._exit while its heartbeat thread appends) must
+    not leave a lock behind: Optuna's symlink lock held the next writer for its 30 s grace period."""
+    journal = str(tmp_path / "study.journal")
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_THE_LOCK, journal], cwd=REPO, env=ENV,
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "holding\n"
+    from jaxact.studies import storage
+    writer = threading.Thread(target=optuna.create_study, kwargs={"study_name": "after",
+                                                                  "storage": storage.open_storage(journal)})
+    writer.start()
+    writer.join(1.0)
+    assert writer.is_alive()  # the lock excludes: the append waits for the holder
+    holder.kill()
+    holder.wait(30)
+    killed = time.monotonic()
+    writer.join(20)
+    assert not writer.is_alive() and time.monotonic() - killed < 3
+    assert {s.study_name for s in optuna.get_all_study_summaries(storage.open_storage(journal))} == {"killed", "after"}
+
+
+_STOP_TWICE = """
+import sys, time
+from jaxact.studies import workers
+def unit(index):
+    try:
+        print("training", flush=True)
+        time.sleep(60)
+    finally:  # what a lock's release or a journal append does while the worker unwinds
+        time.sleep(1.0)
+        print("cleaned up", flush=True)
+workers._worker_main(unit, 0, "none", (), None)
+"""
+
+
+def test_a_second_sigterm_does_not_cut_a_stopping_workers_cleanup_short(tmp_path):
+    worker = subprocess.Popen([sys.executable, "-c", _STOP_TWICE], cwd=REPO, env=ENV, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    assert worker.stdout.readline() == "training\n"
+    worker.send_signal(signal.SIGTERM)
+    time.sleep(0.3)  # inside the `finally`
+    worker.send_signal(signal.SIGTERM)
+    out, err = worker.communicate(timeout=30)
+    assert (worker.returncode, out, err) == (128 + signal.SIGTERM, "cleaned up\n", "")
 
 
 # --- a full disk ---------------------------------------------------------------------------------

@@ -2,7 +2,10 @@
 what real machines do.
 
 - A journal file (the default, under the study's output directory): Optuna's `JournalFileBackend`
-  (appends under a file lock, for several processes on one machine), extended so that a torn
+  (appends under a file lock, for several processes on one machine), extended so that the lock is
+  the kernel's (`flock` on `<journal>.flock`: a writer killed while holding it - SIGKILL, a worker
+  leaving by `os._exit` while its heartbeat thread appends - releases it by dying, where Optuna's
+  symlink lock would stall every other writer for its 30 s grace period), and so that a torn
   last record - an append cut short by a full disk or a crash - is an append that never
   happened: before each append, under the same lock, an unterminated tail is cut off (its bytes
   kept beside the journal in `<journal>.torn-<time>`). An append that fails (ENOSPC, EIO) is cut
@@ -15,16 +18,18 @@ what real machines do.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
 import os
 import pathlib
+import threading
 import time
 
 import optuna
 import sqlalchemy
 from optuna.storages.journal import JournalFileBackend
-from optuna.storages.journal._file import get_lock_file
+from optuna.storages.journal._file import BaseJournalFileLock, get_lock_file
 
 DB_RETRY_SECONDS = float(os.environ.get("JAXACT_DB_RETRY_SECONDS", 120))
 
@@ -60,8 +65,36 @@ def _first_bad_record(path: str) -> tuple[int, int] | None:
     return None
 
 
+class KernelFileLock(BaseJournalFileLock):
+    """An exclusive `flock` on `<path>.flock`, held by one open file per acquiring thread (the
+    kernel excludes two open files of the same process too, so a worker's heartbeat thread and its
+    main thread exclude each other). Released when the holder closes it or dies in any way."""
+
+    def __init__(self, path: str):
+        self._path = path + ".flock"
+        self._held = threading.local()
+
+    def acquire(self) -> bool:
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._held.fd = fd
+        return True
+
+    def release(self) -> None:
+        fd, self._held.fd = self._held.fd, None
+        os.close(fd)  # closing the only descriptor of the open file releases its flock
+
+
 class RecoveringJournalBackend(JournalFileBackend):
-    """`JournalFileBackend` that cuts a torn tail before appending and names a damaged record."""
+    """`JournalFileBackend` under a `KernelFileLock` that cuts a torn tail before appending and
+    names a damaged record."""
+
+    def __init__(self, path: str):
+        super().__init__(path, lock_obj=KernelFileLock(path))
 
     def read_logs(self, log_number_from: int):
         try:

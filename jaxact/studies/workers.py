@@ -63,6 +63,10 @@ class _Stopping:
 
 
 def _raise_stopped(signum, frame):
+    # Only the first: the command may signal twice (its handler, then its loop), and a second
+    # Stopped raised while the first unwinds would cut a `finally` short (a lock never released).
+    if _Stopping.requested:
+        return
     _Stopping.requested = True
     raise Stopped
 
