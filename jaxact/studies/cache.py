@@ -13,8 +13,6 @@ crash mid-append) is cut before the next append, as in a study's journal.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -33,15 +31,6 @@ class UnitCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._records: dict[str, dict] = {}
         self._read_bytes = 0
-
-    @contextlib.contextmanager
-    def _locked(self):
-        with open(self.path, "a+b") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield f
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
 
     def _refresh(self) -> None:
         """Reads the lines appended since the last read (complete ones only)."""
@@ -67,9 +56,4 @@ class UnitCache:
     def put(self, identity: dict, study: str, record: dict) -> None:
         line = json.dumps({"key": identity_key(identity), "identity": identity, "study": study, "record": record},
                           separators=(",", ":")) + "\n"
-        with self._locked():
-            storage.cut_torn_tail(str(self.path))
-            with open(self.path, "ab") as f:
-                f.write(line.encode())
-                f.flush()
-                os.fsync(f.fileno())
+        storage.append_durably(str(self.path), line.encode())

@@ -2,10 +2,10 @@
 what real machines do.
 
 - A journal file (the default, under the study's output directory): Optuna's `JournalFileBackend`
-  (appends under a file lock, for several processes on one machine), extended so that the lock is
-  the kernel's (`flock` on `<journal>.flock`: a writer killed while holding it - SIGKILL, a worker
-  leaving by `os._exit` while its heartbeat thread appends - releases it by dying, where Optuna's
-  symlink lock would stall every other writer for its 30 s grace period), and so that a torn
+  (for several processes on one machine), its appends made by `append_durably`: under the
+  kernel's lock on the journal itself (`flock`: a writer killed while holding it - SIGKILL, a
+  worker leaving by `os._exit` while its heartbeat thread appends - releases it by dying, where
+  Optuna's symlink lock would stall every other writer for its 30 s grace period), so that a torn
   last record - an append cut short by a full disk or a crash - is an append that never
   happened: before each append, under the same lock, an unterminated tail is cut off (its bytes
   kept beside the journal in `<journal>.torn-<time>`). An append that fails (ENOSPC, EIO) is cut
@@ -23,13 +23,11 @@ import functools
 import json
 import os
 import pathlib
-import threading
 import time
 
 import optuna
 import sqlalchemy
 from optuna.storages.journal import JournalFileBackend
-from optuna.storages.journal._file import BaseJournalFileLock, get_lock_file
 
 DB_RETRY_SECONDS = float(os.environ.get("JAXACT_DB_RETRY_SECONDS", 120))
 
@@ -65,36 +63,8 @@ def _first_bad_record(path: str) -> tuple[int, int] | None:
     return None
 
 
-class KernelFileLock(BaseJournalFileLock):
-    """An exclusive `flock` on `<path>.flock`, held by one open file per acquiring thread (the
-    kernel excludes two open files of the same process too, so a worker's heartbeat thread and its
-    main thread exclude each other). Released when the holder closes it or dies in any way."""
-
-    def __init__(self, path: str):
-        self._path = path + ".flock"
-        self._held = threading.local()
-
-    def acquire(self) -> bool:
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except BaseException:
-            os.close(fd)
-            raise
-        self._held.fd = fd
-        return True
-
-    def release(self) -> None:
-        fd, self._held.fd = self._held.fd, None
-        os.close(fd)  # closing the only descriptor of the open file releases its flock
-
-
 class RecoveringJournalBackend(JournalFileBackend):
-    """`JournalFileBackend` under a `KernelFileLock` that cuts a torn tail before appending and
-    names a damaged record."""
-
-    def __init__(self, path: str):
-        super().__init__(path, lock_obj=KernelFileLock(path))
+    """`JournalFileBackend` that appends through `append_durably` and names a damaged record."""
 
     def read_logs(self, log_number_from: int):
         try:
@@ -111,26 +81,37 @@ class RecoveringJournalBackend(JournalFileBackend):
                 f"{self._file_path}.bak && truncate -s {offset} {self._file_path}`, then rerun to train the rest") from None
 
     def append_logs(self, logs: list[dict]) -> None:
-        with get_lock_file(self._lock):
-            cut_torn_tail(self._file_path)
-            data = ("\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n").encode("utf-8")
-            size = os.path.getsize(self._file_path)
-            try:
-                with open(self._file_path, "ab") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
+        append_durably(self._file_path, "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs).encode())
+
+
+def append_durably(path: str, data: bytes) -> None:
+    """Appends `data` (whole lines) to the append-only file `path`, fsynced, under an exclusive
+    `flock` on the file itself: each call opens its own file, so writers exclude each other across
+    processes and threads, and the kernel releases the lock of a writer that dies. First cuts a
+    torn tail (`cut_torn_tail`); an append that fails (ENOSPC, EIO) is cut back at once."""
+    # Unbuffered: a buffered file would write what a failed flush left over again when it closes,
+    # after the cut-back below.
+    with open(path, "ab", buffering=0) as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # released when `f` closes, or its process dies
+        cut_torn_tail(path)
+        size = os.fstat(f.fileno()).st_size
+        try:
+            rest = memoryview(data)
+            while rest:  # a raw write may be short (a disk filling up)
+                rest = rest[f.write(rest):]
+            os.fsync(f.fileno())
+        except OSError:
+            try:  # the append never happened: cut what part of it reached the disk
+                os.truncate(path, size)
             except OSError:
-                try:  # the append never happened: cut what part of it reached the disk
-                    os.truncate(self._file_path, size)
-                except OSError:
-                    pass  # the next append cuts it
-                raise
+                pass  # the next append cuts it
+            raise
+
 
 def cut_torn_tail(path: str) -> None:
     """Cuts an unterminated last line of an append-only file, keeping its bytes in
-    `<path>.torn-<time>-<pid>`. Callers hold the file's writers' lock, so the tail cannot be
-    another process's append in flight."""
+    `<path>.torn-<time>-<pid>`. Callers hold the file's lock (`append_durably`), so the tail
+    cannot be another writer's append in flight."""
     size = os.path.getsize(path) if os.path.exists(path) else 0
     if size == 0:
         return
