@@ -117,6 +117,19 @@ def test_misuse_units_are_claimed_seed_major_and_the_longest_of_a_seed_first(tmp
         (s, v) for s in (1, 2) for v in ("softmax+cce", "sigmoid+cce", "sigmoid+bce")]
 
 
+def test_a_units_place_in_the_finishing_order_does_not_depend_on_when_it_is_read(tmp_path):
+    """Two workers finishing at once each count after their own finish: counted by state, both
+    would show the same number ("[4/6]" twice, no "[3/6]")."""
+    study = scheduler.UnitQueue(str(tmp_path / "s.journal"), "order", {})
+    study.enqueue([{"i": i} for i in range(3)])
+    first, second, _ = study.claim(3)
+    study.finish(first, 0.5, {})
+    study.finish(second, 0.5, {})
+    assert study.counts() == {"done": 2, "running": 1, "waiting": 0}
+    assert study.counts(finished=first) == {"done": 1, "running": 1, "waiting": 0}
+    assert study.counts(finished=second) == {"done": 2, "running": 1, "waiting": 0}
+
+
 def test_a_duplicate_unit_is_failed_not_trained(tmp_path):
     study = scheduler.UnitQueue(str(tmp_path / "s.journal"), "dup", {})
     study.enqueue([{"i": 0}])

@@ -188,10 +188,17 @@ class UnitQueue:
                 added += 1
         return added
 
-    def counts(self) -> dict[str, int]:
-        """Units per state: done (finished), running, waiting."""
+    def counts(self, finished=None) -> dict[str, int]:
+        """Units per state: done (finished), running, waiting. Given a `finished` trial, "done"
+        counts only the units finished no later than it: its place in the order of finishing, the
+        same whenever it is read (two workers finishing at once, each counting after its own
+        finish, would otherwise both count both)."""
         trials = [t for t in self.trials() if DUPLICATE_OF not in t.user_attrs]
-        return {"done": sum(t.state in FINISHED for t in trials),
+        done = [t for t in trials if t.state in FINISHED]
+        mine = next((t for t in done if finished is not None and t.number == finished.number), None)
+        if mine is not None:
+            done = [t for t in done if t.datetime_complete <= mine.datetime_complete]
+        return {"done": len(done),
                 "running": sum(t.state == TrialState.RUNNING for t in trials),
                 "waiting": sum(t.state == TrialState.WAITING for t in trials)}
 

@@ -299,7 +299,7 @@ def work(study: Study, config: RunConfig, on_unit: Callable[[UnitRecord, dict], 
         if queue.finish(claimed.trial, record.value, record.attrs(), record.valid_curve):
             finished += 1
             if on_unit is not None:
-                on_unit(record, queue.counts())
+                on_unit(record, queue.counts(finished=claimed.trial))
 
     while claimed := source.claim(queue, per_program):
         identities = [study.identity(config, c.unit) if units_cache else None for c in claimed]
